@@ -1,0 +1,1 @@
+"""Domain core: preprocessing, data, networks, training, metrics, export. No monailabel import."""
