@@ -1,0 +1,133 @@
+"""Whole-image segmentation: load, preprocess (the preset's chain), sliding window, restore, write."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+from scipy import ndimage
+
+from lib.inference.geometry import restore_labels
+from lib.planning.presets import ModelPreset
+from lib.preprocessing.chain import loading, preprocessing
+
+BACKENDS = ("fp32", "bf16")
+
+
+def bf16_supported() -> bool:
+    """True when this CPU has native bf16 matmul support (detected, not assumed)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def predict_logits(
+    network: torch.nn.Module,
+    image: torch.Tensor,
+    roi_size: tuple[int, ...],
+    backend: str = "fp32",
+    sw_batch_size: int = 2,
+    overlap: float = 0.25,
+) -> torch.Tensor:
+    """Sliding-window class scores for ``image`` (1, *spatial) -> float32 (C, *spatial).
+
+    ``backend`` "bf16" runs the network under CPU bf16 autocast (scores are returned in float32).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if backend == "bf16" else nullcontext()
+    with torch.inference_mode(), autocast:
+        out = sliding_window_inference(
+            image.unsqueeze(0).as_tensor() if hasattr(image, "as_tensor") else image.unsqueeze(0),
+            roi_size=roi_size,
+            sw_batch_size=sw_batch_size,
+            predictor=network,
+            overlap=overlap,
+            mode="gaussian",
+        )
+    return out[0].float()
+
+
+def keep_largest_components(logits: torch.Tensor) -> torch.Tensor:
+    """Suppress every connected component of each foreground class but its largest (in place).
+
+    Works on the argmax of ``logits`` (C, *spatial); voxels of a dropped component get that class's
+    score lowered below the runner-up, so the restored label never shows them.
+    """
+    label = logits.argmax(dim=0).numpy()
+    for c in range(1, logits.shape[0]):
+        comps, n = ndimage.label(label == c)
+        if n <= 1:
+            continue
+        sizes = np.bincount(comps.ravel())[1:]
+        drop = torch.from_numpy((comps > 0) & (comps != 1 + int(sizes.argmax())))
+        logits[c][drop] = logits.min()
+    return logits
+
+
+@dataclass
+class Prediction:
+    """A label map on the input image's own grid (same shape and affine as the input)."""
+
+    label: np.ndarray
+    affine: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class ImageReadError(ValueError):
+    """The input is not a readable image of the expected dimensionality with finite values."""
+
+
+class Predictor:
+    """Segment image files with one network and one preset; the network is kept loaded."""
+
+    def __init__(
+        self,
+        preset: ModelPreset,
+        network: torch.nn.Module,
+        backend: str = "fp32",
+        sw_batch_size: int = 2,
+        overlap: float = 0.25,
+        largest_component: bool = True,
+    ) -> None:
+        self.preset = preset
+        self.network = network.eval()
+        self.backend = backend
+        self.sw_batch_size = sw_batch_size
+        self.overlap = overlap
+        self.largest_component = largest_component
+        self._load = loading(["image"])
+        self._pre = preprocessing(preset)
+
+    def __call__(self, image_path: str) -> Prediction:
+        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder)."""
+        t0 = time.perf_counter()
+        try:
+            data = self._load({"image": image_path})
+        except Exception as e:  # readers raise many types (OSError, RuntimeError, zlib.error, ...)
+            raise ImageReadError(
+                f"cannot read image {os.path.basename(str(image_path))!r}: "
+                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from e
+        orig_affine = np.asarray(data["image"].affine, np.float64)
+        orig_shape = tuple(int(s) for s in data["image"].shape[1:])
+        if len(orig_shape) != self.preset.spatial_dims:
+            raise ImageReadError(f"expected a {self.preset.spatial_dims}-D image, got shape {orig_shape}")
+        image = self._pre(data)["image"]
+        if not torch.isfinite(image).all():
+            raise ImageReadError("image contains non-finite values")
+        t1 = time.perf_counter()
+        logits = predict_logits(
+            self.network, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
+        )
+        t2 = time.perf_counter()
+        if self.largest_component:
+            logits = keep_largest_components(logits)
+        t3 = time.perf_counter()
+        label = restore_labels(logits, np.asarray(image.affine, np.float64), orig_affine, orig_shape)
+        t4 = time.perf_counter()
+        timings = {"pre": t1 - t0, "infer": t2 - t1, "post": t3 - t2, "invert": t4 - t3}
+        return Prediction(label=label, affine=orig_affine, timings=timings)

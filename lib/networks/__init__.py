@@ -1,0 +1,1 @@
+"""Networks: architectures, weight initialisation, pretrained loading."""

@@ -1,0 +1,1 @@
+"""Planning: what each model is (labels, modality preset, spacing, patch, network)."""

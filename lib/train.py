@@ -1,0 +1,98 @@
+"""Train a preset on a folder datastore and (optionally) export the shipped default checkpoint.
+
+    python -m lib.train --preset ct_organs --data sample-data/ct --model-dir runs/ct_organs \
+        --epochs 60 --export monailabel_app/pretrained/ct_organs.pt
+
+Images are ``<data>/*.nii.gz`` with labels in ``<data>/labels/final/`` (a MONAI Label datastore).
+After training, every val/test case (never trained on) is segmented at full resolution on its own
+grid and scored with ``lib.metrics``; the JSON summary is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+
+import torch
+
+from lib.inference.predictor import Predictor, bf16_supported
+from lib.metrics.table import SegmentationMetrics
+from lib.planning.presets import PRESETS, build_network, get_preset
+from lib.training.engine import TrainConfig
+from lib.training.model_store import ModelStore
+from lib.training.recipe import run_training
+
+
+def datastore_items(folder: str) -> list[dict[str, str]]:
+    """{"image", "label"} pairs of a MONAI Label folder datastore (labels in labels/final)."""
+    items = []
+    for name in sorted(os.listdir(folder)):
+        label = os.path.join(folder, "labels", "final", name)
+        if name.endswith((".nii.gz", ".nii", ".nrrd")) and os.path.exists(label):
+            items.append({"image": os.path.join(folder, name), "label": label})
+    return items
+
+
+def evaluate_held_out(preset_name: str, checkpoint: str, items: list[dict[str, str]]) -> dict:
+    """Segment ``items`` with ``checkpoint`` through the inference path and score them."""
+    import nibabel as nib
+
+    preset = get_preset(preset_name)
+    network = build_network(preset)
+    network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+    predictor = Predictor(preset, network, backend="bf16" if bf16_supported() else "fp32")
+    metrics = SegmentationMetrics(preset.labels)
+    for item in items:
+        truth = nib.load(item["label"])
+        pred = predictor(item["image"])
+        metrics.add(os.path.basename(item["image"]), pred.label, truth.get_fdata().astype("uint8"),
+                    spacing=truth.header.get_zooms()[:3])
+    return metrics.to_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="ct_organs", choices=sorted(PRESETS))
+    parser.add_argument("--data", required=True, help="folder datastore with labels/final")
+    parser.add_argument("--model-dir", required=True, help="model store folder (versions, split, logs)")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--optimizer", default="adamw")
+    parser.add_argument("--scheduler", default="cosine")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--num-samples", type=int, default=2)
+    parser.add_argument("--val-interval", type=int, default=5)
+    parser.add_argument("--export", help="copy the published checkpoint here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    preset = get_preset(args.preset)
+    items = datastore_items(args.data)
+    if not items:
+        print(f"error: no labelled images in {args.data}", file=sys.stderr)
+        return 1
+    config = TrainConfig(max_epochs=args.epochs, lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
+                         val_interval=args.val_interval, early_stop_patience=max(args.epochs, 1))
+    store = ModelStore(args.model_dir)
+    result, version, split = run_training(
+        preset, items, config, os.path.join(args.model_dir, "train"), store,
+        os.path.join(args.model_dir, "split.json"), batch_size=args.batch_size, num_samples=args.num_samples,
+    )
+    checkpoint = str(store.path(version))
+    held_out = split["val"] + split["test"]
+    summary = {"version": version, "best_epoch": result.best_epoch, "best_val_dice_working_grid": result.best_dice,
+               "held_out": evaluate_held_out(args.preset, checkpoint, held_out)}
+    if args.export:
+        shutil.copyfile(checkpoint, args.export + ".tmp")
+        os.replace(args.export + ".tmp", args.export)
+    print(json.dumps(summary, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Training: loop helpers, early stopping, diagnostics."""

@@ -1,0 +1,100 @@
+"""One training run end to end: split, data, network, engine, publish. Used by the app and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from monai.utils import set_determinism
+
+from lib.data.loaders import training_loader, validation_cases
+from lib.data.split import PatientSplit
+from lib.networks.pretrained import load_pretrained
+from lib.planning.presets import ModelPreset, build_network
+from lib.training.engine import EpochStats, TrainConfig, Trainer, TrainResult
+from lib.training.model_store import ModelStore
+
+logger = logging.getLogger(__name__)
+
+
+def checkpoint_for(
+    preset: ModelPreset, state: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The checkpoint layout every part of the project reads: weights plus what built them."""
+    return {
+        "state_dict": state,
+        "preset": preset.name,
+        "labels": preset.labels,
+        "network": dict(preset.network),
+        "spacing": list(preset.spacing),
+        "patch_size": list(preset.patch_size),
+        "meta": meta,
+    }
+
+
+def run_training(
+    preset: ModelPreset,
+    items: Sequence[dict],
+    config: TrainConfig,
+    work_dir: str,
+    store: ModelStore,
+    split_file: str,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.1,
+    pretrained: str | dict | None = None,
+    batch_size: int = 2,
+    num_samples: int = 2,
+    seed: int = 0,
+    on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[TrainResult, int | None, dict[str, list]]:
+    """Train ``preset`` on labelled ``items`` ({"image", "label"} paths) and publish the best weights.
+
+    The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
+    val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially and its report
+    logged. Returns (result, published version or None when cancelled, the split used).
+    """
+    set_determinism(seed)
+    split = PatientSplit(
+        split_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    ).assign(list(items))
+    if not split["train"]:
+        raise ValueError("no training cases: label more images first")
+    logger.info("split: %d train, %d val, %d test", *(len(split[k]) for k in ("train", "val", "test")))
+    network = build_network(preset)
+    if pretrained is not None:
+        logger.info("pretrained: %s", load_pretrained(network, pretrained))
+    trainer = Trainer(
+        network,
+        config,
+        training_loader(split["train"], preset, batch_size=batch_size, num_samples=num_samples),
+        validation_cases(split["val"], preset),
+        preset.labels,
+        preset.patch_size,
+        os.path.join(work_dir, "tensorboard"),
+        on_epoch=on_epoch,
+        should_stop=should_stop,
+    )
+    result = trainer.fit()
+    if result.cancelled or result.best_state is None:
+        return result, None, split
+    meta = {
+        "config": asdict(config),
+        "best_epoch": result.best_epoch,
+        "best_dice": result.best_dice,
+        "train_cases": [os.path.basename(i["image"]) for i in split["train"]],
+        "val_cases": [os.path.basename(i["image"]) for i in split["val"]],
+    }
+    version = store.publish(checkpoint_for(preset, result.best_state, meta))
+    logger.info(
+        "published %s version %d (best val dice %.4f at epoch %d)",
+        preset.name,
+        version,
+        result.best_dice,
+        result.best_epoch,
+    )
+    return result, version, split

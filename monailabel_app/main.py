@@ -1,0 +1,131 @@
+"""MONAI Label app: auto-segmentation and active learning backed by the ``lib`` U-Net toolkit.
+
+Start from the repository root:
+    monailabel start_server --app monailabel_app --studies sample-data/ct
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+from typing import Any
+
+# MONAI Label loads this file with the app folder first on sys.path and unloads every `lib` module;
+# put the repository root first so `lib` is always this project's domain core.
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if sys.path[0] != _REPO_ROOT:
+    sys.path.insert(0, _REPO_ROOT)
+
+from fastapi import HTTPException  # noqa: E402
+from monailabel.interfaces.app import MONAILabelApp  # noqa: E402
+from monailabel.tasks.activelearning.first import First  # noqa: E402
+from monailabel.tasks.activelearning.random import Random  # noqa: E402
+
+from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
+from lib.planning.presets import PRESETS, get_preset  # noqa: E402
+from lib.training.model_store import ModelStore  # noqa: E402
+from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
+from monailabel_app.tasks.train import SegmentationTrain  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def selected_models(conf_value: str) -> list[str]:
+    """Model names from ``--conf models a,b`` (or ``all``); unknown names raise listing the valid ones."""
+    names = (
+        list(PRESETS)
+        if conf_value.strip() == "all"
+        else [n.strip() for n in conf_value.split(",") if n.strip()]
+    )
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown or not names:
+        raise ValueError(f"unknown model(s) {unknown or conf_value!r}; valid: {', '.join(PRESETS)} or all")
+    return names
+
+
+def resolve_backend(conf_value: str) -> str:
+    """``auto`` -> bf16 on a CPU with native bf16, else fp32; explicit names are checked."""
+    if conf_value == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    if conf_value not in BACKENDS:
+        raise ValueError(f"unknown backend {conf_value!r}; valid: auto, {', '.join(BACKENDS)}")
+    if conf_value == "bf16" and not bf16_supported():
+        raise ValueError("backend bf16 requested but this CPU has no native bf16 support")
+    return conf_value
+
+
+class SegmentationApp(MONAILabelApp):
+    """Multi-organ auto-segmentation with a training loop built on ``lib``.
+
+    ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``model_dir``
+    (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
+    (``auto``|``fp32``|``bf16``; default ``auto``).
+    """
+
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        self.model_names = selected_models(conf.get("models", "ct_organs"))
+        self.model_dir = conf.get("model_dir", os.path.join(app_dir, "model"))
+        self.keep_versions = int(conf.get("keep_versions", "5"))
+        self.backend = resolve_backend(conf.get("backend", "auto"))
+        super().__init__(
+            app_dir=app_dir,
+            studies=studies,
+            conf=conf,
+            name="U-Net segmentation (lib toolkit)",
+            description="Auto-segmentation and active learning with documented U-Net training practice",
+            version="0.1.0",
+        )
+
+    def _store(self, name: str) -> ModelStore:
+        return ModelStore(os.path.join(self.model_dir, name), keep=self.keep_versions)
+
+    def _default_checkpoint(self, name: str) -> str:
+        return os.path.join(PRETRAINED_DIR, f"{name}.pt")
+
+    def init_infers(self) -> dict[str, Any]:
+        return {
+            name: SegmentationInfer(
+                get_preset(name), self._store(name), self._default_checkpoint(name), self.backend
+            )
+            for name in self.model_names
+        }
+
+    def init_trainers(self) -> dict[str, Any]:
+        return {
+            name: SegmentationTrain(get_preset(name), self._store(name), self._default_checkpoint(name))
+            for name in self.model_names
+        }
+
+    def init_strategies(self) -> dict[str, Any]:
+        return {"random": Random(), "first": First()}
+
+    def _check_image(self, image: Any) -> None:
+        if not isinstance(image, str) or not image:
+            raise HTTPException(400, "image: a datastore image id is required")
+        if os.path.isabs(image):  # a file the /infer endpoint itself just stored from an upload
+            if os.path.dirname(os.path.realpath(image)) != os.path.realpath(tempfile.gettempdir()):
+                raise HTTPException(400, "image: must be a datastore image id, not a path")
+            return
+        if not _PLAIN_NAME.match(image) or ".." in image:
+            raise HTTPException(400, f"image: {image!r} is not a valid image id")
+        if not self.datastore().get_image_uri(image):
+            raise HTTPException(404, f"image: unknown image id {image!r}")
+
+    def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
+        """Validate the request (4xx for caller mistakes), then run the model's infer task."""
+        model = request.get("model")
+        if model not in self._infers:
+            raise HTTPException(404, f"model: unknown model {model!r}; available: {sorted(self._infers)}")
+        self._check_image(request.get("image"))
+        try:
+            return super().infer(request, datastore)
+        except ImageReadError as e:
+            raise HTTPException(422, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None

@@ -1,0 +1,118 @@
+"""Segmentation infer task: serves the newest published model version through ``lib.inference``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from typing import Any
+
+import torch
+from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
+
+from lib.inference.predictor import Predictor
+from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
+from lib.planning.presets import ModelPreset, build_network
+from lib.training.model_store import ModelStore
+
+logger = logging.getLogger(__name__)
+
+
+class SegmentationInfer(InferTask):
+    """Auto-segmentation for one preset.
+
+    Weights: the newest version in ``store`` when one exists, else the shipped ``default_checkpoint``.
+    The served version is re-checked on every request and swapped in when a training publishes a new
+    one; the result params say which version and backend ran.
+    """
+
+    def __init__(self, preset: ModelPreset, store: ModelStore, default_checkpoint: str, backend: str) -> None:
+        super().__init__(
+            type=InferType.SEGMENTATION,
+            labels=dict(preset.labels),
+            dimension=preset.spatial_dims,
+            description=preset.description,
+            config={"largest_component": True},
+        )
+        self.preset = preset
+        self.store = store
+        self.default_checkpoint = default_checkpoint
+        self.backend = backend
+        self._lock = threading.Lock()
+        self._served: tuple[str, float] | None = None
+        self._predictor: Predictor | None = None
+        self._version: int | str = "none"
+
+    def info(self) -> dict[str, Any]:
+        info = super().info()
+        info.update(
+            {
+                "backend": self.backend,
+                "model_version": self._checkpoint()[1],
+                "spacing": list(self.preset.spacing),
+                "patch_size": list(self.preset.patch_size),
+            }
+        )
+        return info
+
+    def _checkpoint(self) -> tuple[str | None, int | str]:
+        latest = self.store.latest()
+        if latest:
+            return str(latest[1]), latest[0]
+        if os.path.exists(self.default_checkpoint):
+            return self.default_checkpoint, "default"
+        return None, "none"
+
+    def is_valid(self) -> bool:
+        return self._checkpoint()[0] is not None
+
+    def predictor(self) -> tuple[Predictor, int | str]:
+        """The loaded predictor for the newest checkpoint (loaded once, reloaded when it changes)."""
+        path, version = self._checkpoint()
+        if path is None:
+            raise FileNotFoundError(f"no model checkpoint for {self.preset.name}")
+        key = (path, os.path.getmtime(path))
+        with self._lock:
+            if self._served != key:
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+                network = build_network(self.preset)
+                network.load_state_dict(checkpoint["state_dict"])
+                self._predictor = Predictor(self.preset, network, backend=self.backend)
+                self._served, self._version = key, version
+                logger.info("%s: serving model version %s from %s", self.preset.name, version, path)
+            return self._predictor, self._version
+
+    def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        start = time.perf_counter()
+        ext = request.get("result_extension") or ".nii.gz"
+        dtype = request.get("result_dtype") or "uint8"
+        if ext not in WRITABLE_EXTENSIONS:
+            raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
+        if dtype not in LABEL_DTYPES:
+            raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
+        predictor, version = self.predictor()
+        prediction = predictor(request["image"])
+        t_write = time.perf_counter()
+        fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
+        os.close(fd)
+        write_label(prediction.label, prediction.affine, out, dtype)
+        latencies = dict(prediction.timings)
+        latencies["write"] = time.perf_counter() - t_write
+        latencies["total"] = time.perf_counter() - start
+        params = {
+            "label_names": dict(self.preset.labels),
+            "latencies": {k: round(v, 3) for k, v in latencies.items()},
+            "model": self.preset.name,
+            "model_version": version,
+            "backend": predictor.backend,
+        }
+        logger.info(
+            "%s v%s on %s: %s",
+            self.preset.name,
+            version,
+            os.path.basename(request["image"]),
+            params["latencies"],
+        )
+        return out, params

@@ -1,0 +1,170 @@
+"""Segmentation train task: the ``lib`` training recipe behind MONAI Label's /train."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict
+from typing import Any
+
+from monailabel.interfaces.datastore import Datastore
+from monailabel.interfaces.tasks.train import TrainTask
+
+from lib.optim.optimizers import OPTIMIZER_DEFAULTS
+from lib.optim.schedulers import SCHEDULER_DEFAULTS
+from lib.planning.presets import ModelPreset
+from lib.training.engine import EpochStats, TrainConfig, TrainResult
+from lib.training.model_store import ModelStore
+from lib.training.recipe import run_training
+from monailabel_app.tasks.options import as_bool, first_if_list
+
+logger = logging.getLogger(__name__)
+
+# first entry of each list = what a client sends by default (3D Slicer sends the first)
+OPTIONS: dict[str, Any] = {
+    "optimizer": ["adamw", *(k for k in OPTIMIZER_DEFAULTS if k != "adamw")],
+    "scheduler": ["cosine", *(k for k in SCHEDULER_DEFAULTS if k != "cosine")],
+    "lr": 3e-4,
+    "max_epochs": 20,
+    "early_stop_patience": 20,
+    "warmup_epochs": 0,
+    "amp": True,
+    "accumulation_steps": 1,
+    "train_batch_size": 2,
+    "num_samples": 2,
+    "val_split": 0.2,
+    "pretrained": True,
+}
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Write JSON beside ``path`` and rename into place."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1)
+    os.replace(tmp, path)
+
+
+def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
+    """Validate request options (strings accepted) into a TrainConfig plus the data options.
+
+    Raises ``ValueError`` with the offending option named.
+    """
+    opts = {k: first_if_list(request.get(k, v)) for k, v in OPTIONS.items()}
+    try:
+        config = TrainConfig(
+            max_epochs=int(opts["max_epochs"]),
+            optimizer=str(opts["optimizer"]).lower(),
+            lr=float(opts["lr"]),
+            scheduler=str(opts["scheduler"]).lower(),
+            warmup_epochs=int(opts["warmup_epochs"]),
+            early_stop_patience=int(opts["early_stop_patience"]),
+            amp=as_bool(opts["amp"]),
+            accumulation_steps=int(opts["accumulation_steps"]),
+        )
+        data = {
+            "batch_size": int(opts["train_batch_size"]),
+            "num_samples": int(opts["num_samples"]),
+            "val_fraction": float(opts["val_split"]),
+            "pretrained": as_bool(opts["pretrained"]),
+        }
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"invalid train option: {e}") from None
+    if config.optimizer not in OPTIMIZER_DEFAULTS:
+        raise ValueError(
+            f"invalid train option: optimizer {config.optimizer!r}; valid: {list(OPTIMIZER_DEFAULTS)}"
+        )
+    if config.scheduler not in SCHEDULER_DEFAULTS:
+        raise ValueError(
+            f"invalid train option: scheduler {config.scheduler!r}; valid: {list(SCHEDULER_DEFAULTS)}"
+        )
+    if not 1 <= data["batch_size"] <= 64 or not 1 <= data["num_samples"] <= 16:
+        raise ValueError("invalid train option: train_batch_size must be 1..64 and num_samples 1..16")
+    if not 0.0 <= data["val_fraction"] < 0.9:
+        raise ValueError("invalid train option: val_split must be in [0, 0.9)")
+    if config.max_epochs > 10000:
+        raise ValueError("invalid train option: max_epochs must be <= 10000")
+    return config, data
+
+
+class SegmentationTrain(TrainTask):
+    """Train one preset on the datastore's final labels and publish a new model version."""
+
+    def __init__(self, preset: ModelPreset, store: ModelStore, default_checkpoint: str) -> None:
+        super().__init__(f"Train {preset.name}: {preset.description}")
+        self.preset = preset
+        self.store = store
+        self.default_checkpoint = default_checkpoint
+
+    @property
+    def stats_file(self) -> str:
+        return str(self.store.root / "train_stats.json")
+
+    def config(self) -> dict[str, Any]:
+        return dict(OPTIONS)
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            with open(self.stats_file) as fh:
+                return json.load(fh)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def _record(self, status: str, config: TrainConfig, result: TrainResult | None, **extra: Any) -> None:
+        stats = {
+            "status": status,
+            "model": self.preset.name,
+            "config": asdict(config),
+            "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **extra,
+        }
+        if result is not None:
+            stats.update(result.summary())
+            stats["total_epochs"] = len(result.epochs)
+        write_json_atomic(self.stats_file, stats)
+
+    def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
+        config, data = parse_options(request)
+        items = datastore.datalist()
+        if not items:
+            raise ValueError("no images with final labels in the datastore")
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        latest = self.store.latest()
+        init = (str(latest[1]) if latest else self.default_checkpoint) if data["pretrained"] else None
+        if init and not os.path.exists(init):
+            init = None
+        self._record("running", config, None)
+
+        def on_epoch(_: EpochStats, result: TrainResult) -> None:
+            self._record("running", config, result)
+
+        result, version, split = run_training(
+            self.preset,
+            items,
+            config,
+            work_dir=str(self.store.root / "train"),
+            store=self.store,
+            split_file=str(self.store.root / "split.json"),
+            val_fraction=data["val_fraction"],
+            pretrained=init,
+            batch_size=data["batch_size"],
+            num_samples=data["num_samples"],
+            on_epoch=on_epoch,
+        )
+        self._record(
+            "finished",
+            config,
+            result,
+            published_version=version,
+            split={k: [os.path.basename(i["image"]) for i in v] for k, v in split.items()},
+        )
+        return {
+            "model": self.preset.name,
+            "published_version": version,
+            "best_dice": result.best_dice,
+            "best_epoch": result.best_epoch,
+            "epochs": len(result.epochs),
+        }

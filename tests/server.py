@@ -1,0 +1,96 @@
+"""Start the real ``monailabel start_server`` on 127.0.0.1 for end-to-end tests, and load the
+3D Slicer plugin's own client from the monailabel installation."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CT = REPO_ROOT / "sample-data" / "ct"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def slicer_client_module():
+    """The MONAILabelLib/client.py the 3D Slicer plugin ships (inside the monailabel wheel)."""
+    path = Path(sys.prefix) / "monailabel/plugins/slicer/MONAILabel/MONAILabelLib/client.py"
+    if not path.exists():
+        raise FileNotFoundError(f"3D Slicer plugin client not found at {path}")
+    spec = importlib.util.spec_from_file_location("slicer_monailabel_client", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path:
+    """Copy images (and their final labels) of a folder datastore; ``names`` limits which."""
+    (dst / "labels" / "final").mkdir(parents=True, exist_ok=True)
+    for image in sorted(src.glob("*.nii.gz")):
+        if names is not None and image.name not in names:
+            continue
+        shutil.copy(image, dst / image.name)
+        label = src / "labels" / "final" / image.name
+        if label.exists():
+            shutil.copy(label, dst / "labels" / "final" / image.name)
+    return dst
+
+
+class Server:
+    """A running ``monailabel start_server`` process; ``stop()`` ends it."""
+
+    def __init__(self, studies: Path, model_dir: Path, log: Path, conf: dict[str, str] | None = None,
+                 timeout: float = 180.0) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", "monailabel_app",
+               "--studies", str(studies), "--host", "127.0.0.1", "--port", str(self.port),
+               "--conf", "model_dir", str(model_dir)]
+        for key, value in (conf or {}).items():
+            cmd += ["--conf", key, value]
+        env = dict(os.environ, MONAI_LABEL_AUTO_UPDATE_SCORING="false")
+        self._log_fh = open(log, "w")
+        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log_fh, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if requests.get(f"{self.url}/info/", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"server did not answer /info/ within {timeout}s:\n{self.tail()}")
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log_fh.close()

@@ -1,0 +1,110 @@
+"""Synthetic-history tests for lib.training.diagnostics."""
+
+import math
+
+import numpy as np
+import pytest
+
+from lib.training.diagnostics import REMEDIES, Diagnostic, diagnose
+
+T = np.arange(60)
+
+
+def _noise(scale: float, n: int = 60, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, scale, n)
+
+
+def _codes(found: list[Diagnostic]) -> set[str]:
+    return {d.code for d in found}
+
+
+def _healthy(seed: int = 0) -> dict[str, list[float]]:
+    decay = np.exp(-T / 10)
+    return {
+        "train_loss": list(0.2 + 1.3 * decay + _noise(0.003, seed=seed)),
+        "val_loss": list(0.25 + 1.2 * decay + _noise(0.005, seed=seed + 1)),
+        "val_dice": list(0.85 - 0.75 * decay + _noise(0.01, seed=seed + 2)),
+    }
+
+
+def test_healthy_run_has_no_findings():
+    grad_norms = list(
+        np.r_[np.linspace(8.0, 1.0, 20), 1.0 + _noise(0.1, 200)]
+    )  # large early norms are normal
+    assert diagnose(_healthy(), grad_norms=grad_norms) == []
+
+
+def test_short_or_missing_history_has_no_findings():
+    assert diagnose({}) == []
+    assert diagnose({"train_loss": [1.0, 1.0, 1.0], "val_dice": [0.1, 0.1]}) == []
+
+
+def test_loss_not_decreasing():
+    found = diagnose({"train_loss": list(1.0 + _noise(0.01, 20)), "val_dice": [0.05] * 20})
+    assert _codes(found) == {"loss_not_decreasing"}  # under-fitting is not reported on top
+    assert found[0].severity == "warning" and "learning rate" in found[0].remedy
+
+
+def test_loss_oscillating():
+    t = T[:30]
+    found = diagnose({"train_loss": list(np.exp(-t / 20) * (1 + 0.15 * (-1.0) ** t))})
+    assert _codes(found) == {"loss_oscillating"}
+    assert "Lower the learning rate" in found[0].remedy
+
+
+def test_overfitting():
+    history = _healthy()
+    history["val_loss"] = list(0.3 + np.exp(-T / 10) + 0.02 * np.maximum(0, T - 30))
+    found = diagnose(history)
+    assert _codes(found) == {"overfitting"}
+    assert "augmentation" in found[0].remedy and "early stopping" in found[0].remedy
+
+
+def test_underfitting_from_low_flat_dice():
+    t = T[:30]
+    found = diagnose(
+        {"train_loss": list(0.6 + 0.4 * np.exp(-t / 5)), "val_dice": list(0.3 + _noise(0.01, 30))}
+    )
+    assert _codes(found) == {"underfitting"}
+    assert "larger model" in found[0].remedy
+
+
+def test_underfitting_from_high_flat_losses():
+    t = T[:30]
+    history = {"train_loss": list(0.7 + 0.3 * np.exp(-t / 3)), "val_loss": list(0.75 + 0.3 * np.exp(-t / 3))}
+    assert _codes(diagnose(history)) == {"underfitting"}
+    history["train_loss"] = list(0.2 + 0.8 * np.exp(-t / 3))  # converged low: not under-fitting
+    assert diagnose(history) == []
+
+
+def test_exploding_gradient_spike_and_non_finite():
+    history = _healthy()
+    norms = [1.0] * 100
+    norms[-3] = 50.0
+    spike = diagnose(history, grad_norms=norms)
+    assert _codes(spike) == {"exploding_gradients"} and spike[0].severity == "warning"
+    assert "clipping" in spike[0].remedy
+
+    norms[-3] = math.inf
+    assert [d.severity for d in diagnose(history, grad_norms=norms)] == ["error"]
+    history["train_loss"][-1] = math.nan
+    assert [(d.code, d.severity) for d in diagnose(history)] == [("exploding_gradients", "error")]
+
+
+def test_out_of_memory_flag():
+    found = diagnose(_healthy(), oom=True)
+    assert [(d.code, d.severity) for d in found] == [("out_of_memory", "error")]
+    assert "AMP" in found[0].remedy and "patch" in found[0].remedy
+
+
+def test_every_code_has_a_remedy_and_window_is_validated():
+    assert set(REMEDIES) == {
+        "loss_not_decreasing",
+        "loss_oscillating",
+        "overfitting",
+        "underfitting",
+        "exploding_gradients",
+        "out_of_memory",
+    }
+    with pytest.raises(ValueError, match="window"):
+        diagnose({}, window=2)

@@ -1,0 +1,131 @@
+"""Training engine: accumulation equivalence, AMP, monitoring outputs, early stop and cancel."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lib.inference.predictor import bf16_supported
+from lib.networks.unet import build_unet
+from lib.training.amp import amp_dtype, autocast
+from lib.training.engine import TrainConfig, Trainer, accumulate_step
+
+
+def _linear_problem(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(8, 3, generator=g), torch.randn(8, 1, generator=g)
+    net = torch.nn.Linear(3, 1)
+    return net, x, y
+
+
+@pytest.mark.parametrize("n_steps", [2, 4])
+def test_accumulation_equals_one_big_batch(n_steps):
+    net_a, x, y = _linear_problem()
+    net_b = torch.nn.Linear(3, 1)
+    net_b.load_state_dict(net_a.state_dict())
+    loss_fn = torch.nn.MSELoss()
+    opt_a = torch.optim.SGD(net_a.parameters(), lr=0.1)
+    opt_b = torch.optim.SGD(net_b.parameters(), lr=0.1)
+    b = 8 // n_steps
+    small = [(x[i : i + b], y[i : i + b]) for i in range(0, 8, b)]
+    _, norms = accumulate_step(small, net_a, loss_fn, opt_a, n_steps, torch.device("cpu"))
+    accumulate_step([(x, y)], net_b, loss_fn, opt_b, 1, torch.device("cpu"))
+    assert len(norms) == 1
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_accumulation_flushes_remainder():
+    net, x, y = _linear_problem()
+    ref = torch.nn.Linear(3, 1)
+    ref.load_state_dict(net.state_dict())
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 6, 2)]  # 3 batches, N=2 -> steps of 2 and 1
+    _, norms = accumulate_step(batches, net, torch.nn.MSELoss(), opt, 2, torch.device("cpu"))
+    assert len(norms) == 2
+    # replay by hand: step on mean of first two batches, then on the third alone
+    opt_ref = torch.optim.SGD(ref.parameters(), lr=0.1)
+    for group in ([0, 1], [2]):
+        opt_ref.zero_grad()
+        loss = sum(torch.nn.MSELoss()(ref(batches[i][0]), batches[i][1]) for i in group) / len(group)
+        loss.backward()
+        opt_ref.step()
+    for pa, pb in zip(net.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+
+
+def test_gradient_clipping_bounds_the_update():
+    net, x, y = _linear_problem()
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    before = [p.detach().clone() for p in net.parameters()]
+    _, norms = accumulate_step([(x, y * 1000)], net, torch.nn.MSELoss(), opt, 1, torch.device("cpu"), grad_clip=0.5)
+    assert norms[0] > 0.5
+    step = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(net.parameters(), before, strict=True)))
+    assert float(step) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_amp_dtype_and_autocast_really_run():
+    cpu = torch.device("cpu")
+    assert amp_dtype(cpu, False) is None
+    assert amp_dtype(torch.device("cuda"), True) == torch.float16
+    dtype = amp_dtype(cpu, True)
+    assert dtype == (torch.bfloat16 if bf16_supported() else None)
+    if dtype is not None:
+        conv = torch.nn.Conv3d(1, 2, 3)
+        with autocast(cpu, dtype):
+            assert conv(torch.randn(1, 1, 6, 6, 6)).dtype == torch.bfloat16
+
+
+def _toy_cases(n, seed):
+    rng = np.random.default_rng(seed)
+    cases = []
+    for _ in range(n):
+        label = np.zeros((1, 32, 32, 16), np.uint8)
+        x0, y0 = rng.integers(4, 16, 2)
+        label[0, x0 : x0 + 12, y0 : y0 + 12, 4:12] = 1
+        image = label.astype(np.float32) + rng.normal(0, 0.2, label.shape).astype(np.float32)
+        cases.append({"image": torch.from_numpy(image), "label": torch.from_numpy(label)})
+    return cases
+
+
+def test_trainer_learns_and_writes_monitoring(tmp_path):
+    torch.manual_seed(0)
+    train = _toy_cases(4, 0)
+    loader = [{"image": torch.stack([c["image"] for c in train]), "label": torch.stack([c["label"] for c in train])}]
+    net = build_unet(3, 1, 2, channels=(8, 16, 32), num_res_units=1)
+    seen = []
+    trainer = Trainer(net, TrainConfig(max_epochs=12, lr=3e-3, val_interval=3, early_stop_patience=50), loader,
+                      _toy_cases(2, 1), {"box": 1}, (32, 32, 16), str(tmp_path),
+                      on_epoch=lambda stats, result: seen.append(stats.epoch))
+    result = trainer.fit()
+    assert seen == list(range(12)) and len(result.epochs) == 12
+    validated = [e for e in result.epochs if e.val_dice is not None]
+    assert [e.epoch for e in validated] == [2, 5, 8, 11]
+    assert result.best_dice == max(e.val_mean_dice for e in validated) > 0.5
+    assert result.epochs[-1].train_loss < result.epochs[0].train_loss
+    assert set(result.epochs[-1].val_iou) == {"box"}
+    # cosine schedule from lr towards eta_min
+    assert result.epochs[0].lr == pytest.approx(3e-3) and result.epochs[-1].lr < result.epochs[0].lr
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"Loss/train", "Loss/val", "Metrics/dice", "Metrics/iou", "Learning_rate"} <= tags
+    assert len(events.Scalars("Loss/train")) == 12 and len(events.Scalars("Metrics/dice")) == 4
+    pngs = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*.png")))
+    assert pngs == ["val_epoch0002.png", "val_epoch0005.png", "val_epoch0008.png", "val_epoch0011.png"]
+
+
+def test_trainer_early_stops_and_cancels(tmp_path):
+    cases = _toy_cases(2, 0)
+    loader = [{"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}]
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+    cfg = TrainConfig(max_epochs=30, lr=1e-9, early_stop_patience=2, early_stop_delta=0.5)
+    result = Trainer(net, cfg, loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path)).fit()
+    assert result.stopped_early and len(result.epochs) == 3 and result.best_epoch == 0
+    calls = iter([False, False, True])
+    result = Trainer(net, TrainConfig(max_epochs=30), loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path),
+                     should_stop=lambda: next(calls)).fit()
+    assert result.cancelled and len(result.epochs) == 2

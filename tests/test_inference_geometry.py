@@ -1,0 +1,75 @@
+"""Restoring scores to the input grid, and writing labels with the input's geometry."""
+
+import nibabel as nib
+import nrrd
+import numpy as np
+import pytest
+import torch
+
+from lib.inference.geometry import restore_labels
+from lib.inference.writer import write_label
+
+
+def world(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    idx = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1)
+    return idx @ affine[:3, :3].T + affine[:3, 3]
+
+
+def sphere_logits(affine, shape, centre, radius):
+    r = np.linalg.norm(world(affine, shape) - centre, axis=-1)
+    return torch.tensor(np.stack([r - radius, radius - r]), dtype=torch.float32)
+
+
+def dice(a, b):
+    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+
+SRC = np.array([[2.0, 0, 0, -40], [0, 2.0, 0, -40], [0, 0, 3.0, -45], [0, 0, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    "dst",
+    [
+        np.array([[-0.8, 0, 0, 38], [0, -0.8, 0, 38], [0, 0, 1.5, -40], [0, 0, 0, 1]]),  # LPS, finer
+        np.array([[0, 0.9, 0, -38], [0.9, 0, 0, -38], [0, 0, -2.5, 40], [0, 0, 0, 1]]),  # swapped axes, flipped z
+    ],
+)
+def test_restored_sphere_matches_analytic_sphere_on_any_grid(dst):
+    shape = (90, 90, 50)
+    label = restore_labels(sphere_logits(SRC, (41, 41, 31), [3, -2, 5], 20.0), SRC, dst, shape, slab=7)
+    truth = np.linalg.norm(world(dst, shape) - [3, -2, 5], axis=-1) < 20.0
+    assert label.shape == shape and label.dtype == np.uint8
+    assert dice(label == 1, truth) > 0.98
+
+
+def test_restore_rejects_wrong_dimensionality():
+    with pytest.raises(ValueError):
+        restore_labels(torch.zeros(2, 4, 4), SRC, SRC, (4, 4, 4))
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".nii", ".nrrd"])
+def test_written_label_keeps_geometry_and_values(tmp_path, ext):
+    affine = np.array([[-0.7, 0, 0, 120.0], [0, -0.7, 0, 90.0], [0, 0, 2.5, -300.0], [0, 0, 0, 1]])
+    label = np.random.default_rng(0).integers(0, 5, (20, 16, 8)).astype(np.uint8)
+    path = write_label(label, affine, str(tmp_path / f"out{ext}"), dtype="uint8")
+    if ext == ".nrrd":
+        data, header = nrrd.read(path)
+        lps = np.diag([-1.0, -1.0, 1.0])
+        np.testing.assert_allclose(lps @ header["space directions"].T, affine[:3, :3])
+        np.testing.assert_allclose(lps @ header["space origin"], affine[:3, 3])
+        assert header["space"] == "left-posterior-superior"
+    else:
+        img = nib.load(path)
+        data = np.asarray(img.dataobj)
+        np.testing.assert_allclose(img.affine, affine)
+    assert data.dtype == np.uint8
+    np.testing.assert_array_equal(data, label)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"out{ext}"]  # no temp file left
+
+
+def test_writer_rejects_unknown_extension_and_dtype(tmp_path):
+    with pytest.raises(ValueError, match="extension"):
+        write_label(np.zeros((2, 2, 2)), np.eye(4), str(tmp_path / "x.png"))
+    with pytest.raises(ValueError, match="dtype"):
+        write_label(np.zeros((2, 2, 2)), np.eye(4), str(tmp_path / "x.nii.gz"), dtype="complex64")
+    assert list(tmp_path.iterdir()) == []
