@@ -39,7 +39,7 @@ def predict_logits(
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if backend == "bf16" else nullcontext()
-    with torch.inference_mode(), autocast:
+    with torch.no_grad(), autocast:
         out = sliding_window_inference(
             image.unsqueeze(0).as_tensor() if hasattr(image, "as_tensor") else image.unsqueeze(0),
             roi_size=roi_size,
@@ -77,6 +77,14 @@ class Prediction:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def root_cause(error: BaseException) -> str:
+    """One-line message of the innermost cause (MONAI wraps reader errors in transform errors)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
 class ImageReadError(ValueError):
     """The input is not a readable image of the expected dimensionality with finite values."""
 
@@ -110,7 +118,7 @@ class Predictor:
         except Exception as e:  # readers raise many types (OSError, RuntimeError, zlib.error, ...)
             raise ImageReadError(
                 f"cannot read image {os.path.basename(str(image_path))!r}: "
-                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                f"{root_cause(e)}"
             ) from e
         orig_affine = np.asarray(data["image"].affine, np.float64)
         orig_shape = tuple(int(s) for s in data["image"].shape[1:])
