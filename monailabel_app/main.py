@@ -28,6 +28,7 @@ from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # 
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
+from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.train import SegmentationTrain  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class SegmentationApp(MONAILabelApp):
             description="Auto-segmentation and active learning with documented U-Net training practice",
             version="0.1.0",
         )
+        wire_running_server()
 
     def _store(self, name: str) -> ModelStore:
         return ModelStore(os.path.join(self.model_dir, name), keep=self.keep_versions)

@@ -1,0 +1,59 @@
+"""Fixes to MONAI Label 0.8.5's server wiring that the app can make from the inside.
+
+MONAI Label declares its endpoints ``async def`` but runs inference, datastore I/O and active learning
+synchronously inside them, so one inference blocks the event loop and every other client waits
+(``/info`` included). Re-registering those endpoints as plain functions makes FastAPI run them in its
+worker threadpool, so the event loop keeps answering while an inference runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sys
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+
+logger = logging.getLogger(__name__)
+
+
+def _threaded(endpoint):
+    """A sync twin of an ``async def`` endpoint that never awaits (runs on its own loop in a worker)."""
+
+    def run(*args, **kwargs):
+        return asyncio.run(endpoint(*args, **kwargs))
+
+    # no functools.wraps: FastAPI would follow __wrapped__ and treat the twin as a coroutine again
+    run.__name__, run.__doc__ = endpoint.__name__, endpoint.__doc__
+    run.__signature__ = inspect.signature(endpoint)
+    return run
+
+
+def unblock_endpoints(router: APIRouter) -> int:
+    """Replace ``router``'s coroutine endpoints, in place, by threaded twins; returns how many."""
+    replaced = 0
+    for i, route in enumerate(router.routes):
+        if not (isinstance(route, APIRoute) and inspect.iscoroutinefunction(route.endpoint)):
+            continue
+        twin = APIRouter(prefix=router.prefix)
+        twin.add_api_route(
+            route.path[len(router.prefix):], _threaded(route.endpoint), methods=list(route.methods),
+            name=route.name, summary=route.summary, description=route.description,
+            response_class=route.response_class, include_in_schema=route.include_in_schema,
+        )
+        router.routes[i] = twin.routes[-1]
+        replaced += 1
+    if replaced and hasattr(router, "_mark_routes_changed"):  # FastAPI >= 0.16x caches included routes
+        router._mark_routes_changed()
+    return replaced
+
+
+def wire_running_server() -> None:
+    """Apply the fixes when this process is the MONAI Label server (not a train/scoring subprocess)."""
+    if "monailabel.app" not in sys.modules:
+        return
+    routers = [m.router for name, m in list(sys.modules.items())
+               if name.startswith("monailabel.endpoints.") and isinstance(getattr(m, "router", None), APIRouter)]
+    logger.info("threaded %d MONAI Label endpoints", sum(unblock_endpoints(r) for r in routers))
