@@ -23,6 +23,7 @@ import nibabel as nib
 import numpy as np
 
 from lib.metrics import METRICS, SegmentationMetrics
+from lib.metrics.table import json_safe
 
 SUFFIXES = (".nii.gz", ".nii", ".nrrd")
 OUT_SUFFIXES = (".json", ".csv")
@@ -164,21 +165,12 @@ def format_table(metrics: SegmentationMetrics) -> str:
     return "\n".join(lines)
 
 
-def _json_safe(obj: object) -> object:
-    """Replace non-finite floats by the strings "inf", "-inf", "nan" so the output is strict JSON."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
-
-
 def write_results(metrics: SegmentationMetrics, out: Path) -> None:
     """Write ``out``: ``.json`` holds ``metrics.to_dict()``, ``.csv`` holds ``metrics.table()``."""
     try:
         with out.open("w", newline="") as f:
             if out.suffix == ".json":
-                json.dump(_json_safe(metrics.to_dict()), f, indent=2, allow_nan=False)
+                json.dump(json_safe(metrics.to_dict()), f, indent=2, allow_nan=False)
             else:
                 writer = csv.DictWriter(f, fieldnames=["case", "label", *METRICS])
                 writer.writeheader()

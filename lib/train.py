@@ -49,13 +49,19 @@ def evaluate_held_out(preset_name: str, checkpoint: str, items: list[dict[str, s
     for item in items:
         truth = nib.load(item["label"])
         pred = predictor(item["image"])
-        metrics.add(os.path.basename(item["image"]), pred.label, truth.get_fdata().astype("uint8"),
-                    spacing=truth.header.get_zooms()[:3])
+        metrics.add(
+            os.path.basename(item["image"]),
+            pred.label,
+            truth.get_fdata().astype("uint8"),
+            spacing=truth.header.get_zooms()[:3],
+        )
     return metrics.to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", default="ct_organs", choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="folder datastore with labels/final")
     parser.add_argument("--model-dir", required=True, help="model store folder (versions, split, logs)")
@@ -76,17 +82,33 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         print(f"error: no labelled images in {args.data}", file=sys.stderr)
         return 1
-    config = TrainConfig(max_epochs=args.epochs, lr=args.lr, optimizer=args.optimizer, scheduler=args.scheduler,
-                         val_interval=args.val_interval, early_stop_patience=max(args.epochs, 1))
+    config = TrainConfig(
+        max_epochs=args.epochs,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        scheduler=args.scheduler,
+        val_interval=args.val_interval,
+        early_stop_patience=max(args.epochs, 1),
+    )
     store = ModelStore(args.model_dir)
     result, version, split = run_training(
-        preset, items, config, os.path.join(args.model_dir, "train"), store,
-        os.path.join(args.model_dir, "split.json"), batch_size=args.batch_size, num_samples=args.num_samples,
+        preset,
+        items,
+        config,
+        os.path.join(args.model_dir, "train"),
+        store,
+        os.path.join(args.model_dir, "split.json"),
+        batch_size=args.batch_size,
+        num_samples=args.num_samples,
     )
     checkpoint = str(store.path(version))
     held_out = split["val"] + split["test"]
-    summary = {"version": version, "best_epoch": result.best_epoch, "best_val_dice_working_grid": result.best_dice,
-               "held_out": evaluate_held_out(args.preset, checkpoint, held_out)}
+    summary = {
+        "version": version,
+        "best_epoch": result.best_epoch,
+        "best_val_dice_working_grid": result.best_dice,
+        "held_out": evaluate_held_out(args.preset, checkpoint, held_out),
+    }
     if args.export:
         shutil.copyfile(checkpoint, args.export + ".tmp")
         os.replace(args.export + ".tmp", args.export)

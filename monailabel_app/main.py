@@ -27,8 +27,10 @@ from monailabel.tasks.activelearning.random import Random  # noqa: E402
 from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
-from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
+from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
+from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
+from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
 from monailabel_app.tasks.train import SegmentationTrain  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ class SegmentationApp(MONAILabelApp):
 
     ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``model_dir``
     (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
-    (``auto``|``fp32``|``bf16``; default ``auto``).
+    (``auto``|``fp32``|``bf16``; default ``auto``), ``epistemic_samples`` (MC-dropout passes; default 5),
+    ``auto_update_scoring`` (re-score after every next-sample/training; default false).
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
@@ -82,6 +85,9 @@ class SegmentationApp(MONAILabelApp):
             description="Auto-segmentation and active learning with documented U-Net training practice",
             version="0.1.0",
         )
+        # MONAI Label re-runs every scoring method after each next-sample and training by default;
+        # a full metrics pass per click is too heavy for a CPU server, so it is opt-in here.
+        self._auto_update_scoring = conf.get("auto_update_scoring", "false").lower() == "true"
         wire_running_server()
 
     def _store(self, name: str) -> ModelStore:
@@ -104,8 +110,22 @@ class SegmentationApp(MONAILabelApp):
             for name in self.model_names
         }
 
+    def _scorer(self) -> EpistemicScorer:
+        """MC-dropout scorer for the first selected model (shared by strategy and scoring)."""
+        if not hasattr(self, "_epistemic"):
+            self._epistemic = EpistemicScorer(
+                self._infers[self.model_names[0]], samples=int(self.conf.get("epistemic_samples", "5"))
+            )
+        return self._epistemic
+
     def init_strategies(self) -> dict[str, Any]:
-        return {"random": Random(), "first": First()}
+        return {"random": Random(), "first": First(), "epistemic": Epistemic(self._scorer())}
+
+    def init_scoring_methods(self) -> dict[str, Any]:
+        return {
+            "epistemic": EpistemicScoring(self._scorer()),
+            "metrics": ModelMetrics(self._infers[self.model_names[0]]),
+        }
 
     def _check_image(self, image: Any) -> None:
         if not isinstance(image, str) or not image:

@@ -39,9 +39,14 @@ def unblock_endpoints(router: APIRouter) -> int:
             continue
         twin = APIRouter(prefix=router.prefix)
         twin.add_api_route(
-            route.path[len(router.prefix):], _threaded(route.endpoint), methods=list(route.methods),
-            name=route.name, summary=route.summary, description=route.description,
-            response_class=route.response_class, include_in_schema=route.include_in_schema,
+            route.path[len(router.prefix) :],
+            _threaded(route.endpoint),
+            methods=list(route.methods),
+            name=route.name,
+            summary=route.summary,
+            description=route.description,
+            response_class=route.response_class,
+            include_in_schema=route.include_in_schema,
         )
         router.routes[i] = twin.routes[-1]
         replaced += 1
@@ -54,6 +59,9 @@ def wire_running_server() -> None:
     """Apply the fixes when this process is the MONAI Label server (not a train/scoring subprocess)."""
     if "monailabel.app" not in sys.modules:
         return
-    routers = [m.router for name, m in list(sys.modules.items())
-               if name.startswith("monailabel.endpoints.") and isinstance(getattr(m, "router", None), APIRouter)]
+    routers = [
+        m.router
+        for name, m in list(sys.modules.items())
+        if name.startswith("monailabel.endpoints.") and isinstance(getattr(m, "router", None), APIRouter)
+    ]
     logger.info("threaded %d MONAI Label endpoints", sum(unblock_endpoints(r) for r in routers))

@@ -110,16 +110,16 @@ class Predictor:
         self._load = loading(["image"])
         self._pre = preprocessing(preset)
 
-    def __call__(self, image_path: str) -> Prediction:
-        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder)."""
-        t0 = time.perf_counter()
+    def preprocess(self, image_path: str) -> tuple[torch.Tensor, np.ndarray, tuple[int, ...]]:
+        """Read and preprocess an image: (working-grid image (1, *spatial), input affine, input shape).
+
+        Raises ``ImageReadError`` for unreadable files, wrong dimensionality or non-finite values.
+        """
         try:
             data = self._load({"image": image_path})
         except Exception as e:  # readers raise many types (OSError, RuntimeError, zlib.error, ...)
-            raise ImageReadError(
-                f"cannot read image {os.path.basename(str(image_path))!r}: "
-                f"{root_cause(e)}"
-            ) from e
+            name = os.path.basename(str(image_path))
+            raise ImageReadError(f"cannot read image {name!r}: {root_cause(e)}") from e
         orig_affine = np.asarray(data["image"].affine, np.float64)
         orig_shape = tuple(int(s) for s in data["image"].shape[1:])
         if len(orig_shape) != self.preset.spatial_dims:
@@ -127,6 +127,12 @@ class Predictor:
         image = self._pre(data)["image"]
         if not torch.isfinite(image).all():
             raise ImageReadError("image contains non-finite values")
+        return image, orig_affine, orig_shape
+
+    def __call__(self, image_path: str) -> Prediction:
+        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder)."""
+        t0 = time.perf_counter()
+        image, orig_affine, orig_shape = self.preprocess(image_path)
         t1 = time.perf_counter()
         logits = predict_logits(
             self.network, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap

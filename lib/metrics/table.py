@@ -136,3 +136,14 @@ class SegmentationMetrics:
             "per_label": self.per_label(),
             "summary": self.summary(),
         }
+
+
+def json_safe(obj: object) -> object:
+    """Replace non-finite floats by the strings "inf", "-inf", "nan" so the output is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
