@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 
 import torch
@@ -23,7 +22,7 @@ from lib.inference.predictor import Predictor, bf16_supported
 from lib.metrics.table import SegmentationMetrics
 from lib.planning.presets import PRESETS, build_network, get_preset
 from lib.training.engine import TrainConfig
-from lib.training.model_store import ModelStore
+from lib.training.model_store import ModelStore, save_atomic
 from lib.training.recipe import run_training
 
 
@@ -110,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         "held_out": evaluate_held_out(args.preset, checkpoint, held_out),
     }
     if args.export:
-        shutil.copyfile(checkpoint, args.export + ".tmp")
-        os.replace(args.export + ".tmp", args.export)
+        shipped = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        # fp16 weights halve the shipped file; loading casts them back into the fp32 network
+        shipped["state_dict"] = {
+            k: v.half() if v.is_floating_point() else v for k, v in shipped["state_dict"].items()
+        }
+        save_atomic(shipped, args.export)
     print(json.dumps(summary, indent=1, default=str))
     return 0
 

@@ -9,9 +9,9 @@ from lib.inference.predictor import predict_logits
 
 
 def enable_mc_dropout(network: torch.nn.Module) -> int:
-    """Put the network in eval mode with only its dropout layers sampling; returns how many there are."""
+    """Eval mode with only the dropout layers (p > 0) sampling; returns how many layers sample."""
     network.eval()
-    dropouts = [m for m in network.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+    dropouts = [m for m in network.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
     for m in dropouts:
         m.train()
     return len(dropouts)

@@ -52,7 +52,7 @@ CT_ORGANS = ModelPreset(
     labels={"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4},
     spatial_dims=3,
     spacing=(2.0, 2.0, 3.0),
-    patch_size=(96, 96, 48),
+    patch_size=(112, 112, 32),
     intensity={"ct_window": "abdomen"},
     network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
 )
