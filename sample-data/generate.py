@@ -18,16 +18,14 @@ an in-plane PSF and correlated noise (portal-venous HU, sigma 7-14 HU depending 
 from __future__ import annotations
 
 import argparse
-import struct
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+from phantom_utils import nifti_gz_bytes, smooth_noise
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
@@ -1085,13 +1083,6 @@ def _paint(
     return tissue
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma_vox) -> np.ndarray:
-    """Unit-variance Gaussian random field (white noise low-passed by a Gaussian, float32)."""
-    f = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_vox)
-    f /= f.std(dtype=np.float64)
-    return f
-
-
 @dataclass
 class _Plan:
     anat: _Anatomy
@@ -1152,8 +1143,8 @@ def generate_ct_case(
     n_sub = supersample
     if n_sub is None:
         n_sub = max(1, min(int(sp[2] / 1.25), int(4e7 // np.prod(dims)))) | 1
-    tex_c = _smooth_noise(plan.tex_rng, dims, 3.0 / sp)
-    tex_f = _smooth_noise(plan.tex_rng, dims, 0.9 / sp)
+    tex_c = smooth_noise(plan.tex_rng, dims, 3.0 / sp)
+    tex_f = smooth_noise(plan.tex_rng, dims, 0.9 / sp)
     vessels = 650.0 * np.clip((tex_f - 1.6) * 1.5, 0.0, 1.0)
     structures = plan.anat.structures()
     hu = np.zeros(dims, np.float64)
@@ -1173,33 +1164,13 @@ def generate_ct_case(
     hu = ndimage.gaussian_filter(hu, (0.45 / sp[0], 0.45 / sp[1], 0.0))
     size = np.sqrt(plan.anat.a * plan.anat.b / (145.0 * 100.0))
     sigma = float(np.clip(7.5 * np.sqrt(5.0 / sp[2]) * size, 7.0, 14.0))
-    noise = _smooth_noise(plan.tex_rng, dims, (0.7, 0.7, 0.0))
+    noise = smooth_noise(plan.tex_rng, dims, (0.7, 0.7, 0.0))
     noise[outside] = 0.0  # air outside the body is masked flat, as scanners do outside the FOV
     hu += sigma * noise
     return np.clip(np.rint(hu), HU_MIN, HU_MAX).astype(np.int16), labels, plan.affine
 
 
 # ----------------------------------------------------------------------------- writers
-
-
-def _gzip(data: bytes) -> bytes:
-    """Gzip with a fixed header (mtime 0, OS unknown) so output bytes depend only on ``data``."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS, 9)
-    body = comp.compress(data) + comp.flush()
-    return (
-        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-        + body
-        + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-    )
-
-
-def nifti_gz_bytes(array: np.ndarray, affine: np.ndarray) -> bytes:
-    """Reproducible ``.nii.gz`` bytes (scanner-anatomical qform/sform, mm units)."""
-    img = nib.Nifti1Image(array, affine)
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    img.header.set_xyzt_units("mm", "sec")
-    return _gzip(img.to_bytes())
 
 
 def _ds(value: float) -> str:

@@ -22,6 +22,8 @@ IGNORED = (".lock", "datastore_v2.json")
 
 
 def _load_generator() -> ModuleType:
+    if str(SAMPLE) not in sys.path:  # generate.py imports its sibling phantom_utils
+        sys.path.insert(0, str(SAMPLE))
     spec = importlib.util.spec_from_file_location("sample_data_generate", SAMPLE / "generate.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
