@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import tempfile
 from typing import Any
@@ -20,13 +19,17 @@ if sys.path[0] != _REPO_ROOT:
     sys.path.insert(0, _REPO_ROOT)
 
 from fastapi import HTTPException  # noqa: E402
+from monailabel.config import settings  # noqa: E402
 from monailabel.interfaces.app import MONAILabelApp  # noqa: E402
+from monailabel.interfaces.datastore import Datastore  # noqa: E402
 from monailabel.tasks.activelearning.first import First  # noqa: E402
 from monailabel.tasks.activelearning.random import Random  # noqa: E402
 
 from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
+from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
+from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
@@ -36,7 +39,6 @@ from monailabel_app.tasks.train import SegmentationTrain  # noqa: E402
 logger = logging.getLogger(__name__)
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def selected_models(conf_value: str) -> list[str]:
@@ -69,7 +71,8 @@ class SegmentationApp(MONAILabelApp):
     ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``model_dir``
     (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
     (``auto``|``fp32``|``bf16``; default ``auto``), ``epistemic_samples`` (MC-dropout passes; default 5),
-    ``auto_update_scoring`` (re-score after every next-sample/training; default false).
+    ``auto_update_scoring`` (re-score after every next-sample/training; default false), ``max_upload_mb``
+    (request body limit, HTTP 413 above it; default 1024).
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
@@ -88,7 +91,25 @@ class SegmentationApp(MONAILabelApp):
         # MONAI Label re-runs every scoring method after each next-sample and training by default;
         # a full metrics pass per click is too heavy for a CPU server, so it is opt-in here.
         self._auto_update_scoring = conf.get("auto_update_scoring", "false").lower() == "true"
-        wire_running_server()
+        uploads = {n: (get_preset(n), self._store(n)) for n in self.model_names}
+        wire_running_server(
+            max_body_size=int(float(conf.get("max_upload_mb", "1024")) * 2**20),
+            replacements={("PUT", "/model/{model}"): model_upload_endpoint(uploads)},
+        )
+
+    def init_datastore(self) -> Datastore:
+        """Local folders get the validating, atomic datastore; DICOMweb URLs MONAI Label's own."""
+        if self.studies.startswith(("http://", "https://")):
+            return super().init_datastore()
+        presets = [get_preset(n) for n in self.model_names]
+        return CheckedLocalDatastore(
+            self.studies,
+            label_values={v for p in presets for v in p.labels.values()},
+            spatial_dims={p.spatial_dims for p in presets},
+            extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,
+            auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+            read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
+        )
 
     def _store(self, name: str) -> ModelStore:
         return ModelStore(os.path.join(self.model_dir, name), keep=self.keep_versions)
@@ -134,8 +155,7 @@ class SegmentationApp(MONAILabelApp):
             if os.path.dirname(os.path.realpath(image)) != os.path.realpath(tempfile.gettempdir()):
                 raise HTTPException(400, "image: must be a datastore image id, not a path")
             return
-        if not _PLAIN_NAME.match(image) or ".." in image:
-            raise HTTPException(400, f"image: {image!r} is not a valid image id")
+        check_name("image", image)
         if not self.datastore().get_image_uri(image):
             raise HTTPException(404, f"image: unknown image id {image!r}")
 

@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import logging
 import sys
+from collections.abc import Callable, Mapping
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -31,22 +32,37 @@ def _threaded(endpoint):
     return run
 
 
-def unblock_endpoints(router: APIRouter) -> int:
-    """Replace ``router``'s coroutine endpoints, in place, by threaded twins; returns how many."""
+def unblock_endpoints(
+    router: APIRouter, max_body_size: int | None = None, replacements: Mapping[tuple[str, str], Callable] = {}
+) -> int:
+    """Replace ``router``'s coroutine endpoints, in place, by threaded twins; returns how many.
+
+    ``max_body_size`` (bytes) bounds every request body; larger uploads get HTTP 413. ``replacements``
+    maps (method, path) to the app's own sync endpoint for that route (same parameters).
+    """
     replaced = 0
     for i, route in enumerate(router.routes):
         if not (isinstance(route, APIRoute) and inspect.iscoroutinefunction(route.endpoint)):
             continue
+        own = next(
+            (
+                fn
+                for (method, path), fn in replacements.items()
+                if path == route.path and method in route.methods
+            ),
+            None,
+        )
         twin = APIRouter(prefix=router.prefix)
         twin.add_api_route(
             route.path[len(router.prefix) :],
-            _threaded(route.endpoint),
+            own or _threaded(route.endpoint),
             methods=list(route.methods),
             name=route.name,
             summary=route.summary,
             description=route.description,
             response_class=route.response_class,
             include_in_schema=route.include_in_schema,
+            max_body_size=max_body_size,
         )
         router.routes[i] = twin.routes[-1]
         replaced += 1
@@ -55,7 +71,9 @@ def unblock_endpoints(router: APIRouter) -> int:
     return replaced
 
 
-def wire_running_server() -> None:
+def wire_running_server(
+    max_body_size: int | None = None, replacements: Mapping[tuple[str, str], Callable] = {}
+) -> None:
     """Apply the fixes when this process is the MONAI Label server (not a train/scoring subprocess)."""
     if "monailabel.app" not in sys.modules:
         return
@@ -64,4 +82,7 @@ def wire_running_server() -> None:
         for name, m in list(sys.modules.items())
         if name.startswith("monailabel.endpoints.") and isinstance(getattr(m, "router", None), APIRouter)
     ]
-    logger.info("threaded %d MONAI Label endpoints", sum(unblock_endpoints(r) for r in routers))
+    logger.info(
+        "threaded %d MONAI Label endpoints",
+        sum(unblock_endpoints(r, max_body_size, replacements) for r in routers),
+    )

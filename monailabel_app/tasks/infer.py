@@ -65,6 +65,10 @@ class SegmentationInfer(InferTask):
             return self.default_checkpoint, "default"
         return None, "none"
 
+    def get_path(self, validate: bool = True) -> str | None:
+        """The checkpoint served now (what ``GET /model/<name>`` downloads)."""
+        return self._checkpoint()[0]
+
     def is_valid(self) -> bool:
         return self._checkpoint()[0] is not None
 

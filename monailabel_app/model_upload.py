@@ -1,0 +1,55 @@
+"""PUT /model/{model}: an uploaded checkpoint is published as a new version only if it fits the network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from fastapi import Depends, HTTPException, UploadFile
+from monailabel.config import settings
+from monailabel.endpoints.user.auth import RBAC, User
+
+from lib.networks.pretrained import load_pretrained
+from lib.planning.presets import ModelPreset, build_network
+from lib.training.model_store import ModelStore
+from lib.training.recipe import checkpoint_for
+
+
+def publish_upload(preset: ModelPreset, store: ModelStore, path: str, filename: str) -> dict[str, Any]:
+    """Load ``path`` strictly into ``preset``'s network, then publish it; HTTP 422 if it does not fit."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        network = build_network(preset)
+        report = load_pretrained(network, checkpoint, strict_shapes=True)
+    except Exception as e:  # pickle/zip/shape errors: the upload is not a checkpoint of this model
+        raise HTTPException(
+            422, f"model rejected: not a {preset.name} checkpoint ({type(e).__name__}: {e})"
+        ) from None
+    if len(report.loaded) != report.total:
+        raise HTTPException(422, f"model rejected: {report}")
+    meta = {"source": "upload", "filename": os.path.basename(filename or "")}
+    version = store.publish(checkpoint_for(preset, network.state_dict(), meta))
+    return {"model": preset.name, "version": version, "report": str(report)}
+
+
+def model_upload_endpoint(stores: dict[str, tuple[ModelPreset, ModelStore]]) -> Callable:
+    """The replacement endpoint for ``PUT /model/{model}`` (admin role when auth is enabled)."""
+
+    def api_update_model(
+        model: str, file: UploadFile, user: User = Depends(RBAC(settings.MONAI_LABEL_AUTH_ROLE_ADMIN))
+    ) -> dict[str, Any]:
+        if model not in stores:
+            raise HTTPException(404, f"model: unknown model {model!r}; available: {sorted(stores)}")
+        fd, tmp = tempfile.mkstemp(suffix=".pt")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                shutil.copyfileobj(file.file, fh)
+            return publish_upload(*stores[model], tmp, file.filename)
+        finally:
+            os.remove(tmp)
+
+    return api_update_model
