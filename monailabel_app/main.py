@@ -33,8 +33,9 @@ from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
+from monailabel_app.tasks.options import check_params_json  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
-from monailabel_app.tasks.train import SegmentationTrain  # noqa: E402
+from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ class SegmentationApp(MONAILabelApp):
         wire_running_server(
             max_body_size=int(float(conf.get("max_upload_mb", "1024")) * 2**20),
             replacements={("PUT", "/model/{model}"): model_upload_endpoint(uploads)},
+            guards={
+                ("POST", "/train/{model}"): self._check_train,
+                ("POST", "/infer/{model}"): check_params_json,
+            },
         )
 
     def init_datastore(self) -> Datastore:
@@ -147,6 +152,23 @@ class SegmentationApp(MONAILabelApp):
             "epistemic": EpistemicScoring(self._scorer()),
             "metrics": ModelMetrics(self._infers[self.model_names[0]]),
         }
+
+    def _check_train(self, model: str, params: dict | None = None, **_: Any) -> None:
+        """Refuse unknown trainers and invalid options before a training process is started."""
+        if model not in self._trainers:
+            raise HTTPException(404, f"trainer: unknown model {model!r}; available: {sorted(self._trainers)}")
+        try:
+            parse_options(params or {})
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
+
+    def next_sample(self, request: dict[str, Any]) -> dict[str, Any]:
+        strategy = request.get("strategy") or "random"
+        if strategy not in self._strategies:
+            raise HTTPException(
+                404, f"strategy: unknown strategy {strategy!r}; available: {sorted(self._strategies)}"
+            )
+        return super().next_sample(request)
 
     def _check_image(self, image: Any) -> None:
         if not isinstance(image, str) or not image:

@@ -20,10 +20,15 @@ from fastapi.routing import APIRoute
 logger = logging.getLogger(__name__)
 
 
-def _threaded(endpoint):
-    """A sync twin of an ``async def`` endpoint that never awaits (runs on its own loop in a worker)."""
+def _threaded(endpoint, guard: Callable[..., None] | None = None):
+    """A sync twin of an ``async def`` endpoint that never awaits (runs on its own loop in a worker).
+
+    ``guard`` is called first with the endpoint's keyword arguments and raises HTTPException to refuse.
+    """
 
     def run(*args, **kwargs):
+        if guard is not None:
+            guard(**kwargs)
         return asyncio.run(endpoint(*args, **kwargs))
 
     # no functools.wraps: FastAPI would follow __wrapped__ and treat the twin as a coroutine again
@@ -33,12 +38,16 @@ def _threaded(endpoint):
 
 
 def unblock_endpoints(
-    router: APIRouter, max_body_size: int | None = None, replacements: Mapping[tuple[str, str], Callable] = {}
+    router: APIRouter,
+    max_body_size: int | None = None,
+    replacements: Mapping[tuple[str, str], Callable] = {},
+    guards: Mapping[tuple[str, str], Callable[..., None]] = {},
 ) -> int:
     """Replace ``router``'s coroutine endpoints, in place, by threaded twins; returns how many.
 
     ``max_body_size`` (bytes) bounds every request body; larger uploads get HTTP 413. ``replacements``
-    maps (method, path) to the app's own sync endpoint for that route (same parameters).
+    maps (method, path) to the app's own sync endpoint for that route (same parameters); ``guards``
+    maps (method, path) to a check run on the request's arguments before MONAI Label's endpoint.
     """
     replaced = 0
     for i, route in enumerate(router.routes):
@@ -55,7 +64,7 @@ def unblock_endpoints(
         twin = APIRouter(prefix=router.prefix)
         twin.add_api_route(
             route.path[len(router.prefix) :],
-            own or _threaded(route.endpoint),
+            own or _threaded(route.endpoint, _lookup(guards, route)),
             methods=list(route.methods),
             name=route.name,
             summary=route.summary,
@@ -71,8 +80,16 @@ def unblock_endpoints(
     return replaced
 
 
+def _lookup(table: Mapping[tuple[str, str], Callable], route: APIRoute) -> Callable | None:
+    return next(
+        (fn for (method, path), fn in table.items() if path == route.path and method in route.methods), None
+    )
+
+
 def wire_running_server(
-    max_body_size: int | None = None, replacements: Mapping[tuple[str, str], Callable] = {}
+    max_body_size: int | None = None,
+    replacements: Mapping[tuple[str, str], Callable] = {},
+    guards: Mapping[tuple[str, str], Callable[..., None]] = {},
 ) -> None:
     """Apply the fixes when this process is the MONAI Label server (not a train/scoring subprocess)."""
     if "monailabel.app" not in sys.modules:
@@ -84,5 +101,5 @@ def wire_running_server(
     ]
     logger.info(
         "threaded %d MONAI Label endpoints",
-        sum(unblock_endpoints(r, max_body_size, replacements) for r in routers),
+        sum(unblock_endpoints(r, max_body_size, replacements, guards) for r in routers),
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from fastapi import HTTPException
 
 
 def as_bool(value: Any) -> bool:
@@ -20,3 +23,13 @@ def as_bool(value: Any) -> bool:
 def first_if_list(value: Any) -> Any:
     """A list option's first entry (what a client sends when it did not choose), else the value."""
     return value[0] if isinstance(value, list) and value else value
+
+
+def check_params_json(params: str | None = None, **_: Any) -> None:
+    """The ``params`` form field of /infer must be a JSON object (HTTP 400 otherwise)."""
+    try:
+        value = json.loads(params) if params else {}
+    except (TypeError, ValueError) as e:
+        raise HTTPException(400, f"params: malformed JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise HTTPException(400, "params: must be a JSON object")
