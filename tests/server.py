@@ -52,20 +52,39 @@ def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path
 class Server:
     """A running ``monailabel start_server`` process; ``stop()`` ends it."""
 
-    def __init__(self, studies: Path, model_dir: Path, log: Path, conf: dict[str, str] | None = None,
-                 timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        studies: Path,
+        model_dir: Path,
+        log: Path,
+        conf: dict[str, str] | None = None,
+        timeout: float = 180.0,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        cmd = [str(Path(sys.executable).parent / "monailabel"), "start_server", "--app", "monailabel_app",
-               "--studies", str(studies), "--host", "127.0.0.1", "--port", str(self.port),
-               "--conf", "model_dir", str(model_dir)]
+        cmd = [
+            str(Path(sys.executable).parent / "monailabel"),
+            "start_server",
+            "--app",
+            "monailabel_app",
+            "--studies",
+            str(studies),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--conf",
+            "model_dir",
+            str(model_dir),
+        ]
         for key, value in (conf or {}).items():
             cmd += ["--conf", key, value]
         env = dict(os.environ, MONAI_LABEL_AUTO_UPDATE_SCORING="false")
         self._log_fh = open(log, "w")
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=self._log_fh, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=self._log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

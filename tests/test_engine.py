@@ -61,7 +61,9 @@ def test_gradient_clipping_bounds_the_update():
     net, x, y = _linear_problem()
     opt = torch.optim.SGD(net.parameters(), lr=1.0)
     before = [p.detach().clone() for p in net.parameters()]
-    _, norms = accumulate_step([(x, y * 1000)], net, torch.nn.MSELoss(), opt, 1, torch.device("cpu"), grad_clip=0.5)
+    _, norms = accumulate_step(
+        [(x, y * 1000)], net, torch.nn.MSELoss(), opt, 1, torch.device("cpu"), grad_clip=0.5
+    )
     assert norms[0] > 0.5
     step = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(net.parameters(), before, strict=True)))
     assert float(step) == pytest.approx(0.5, rel=1e-4)
@@ -94,12 +96,21 @@ def _toy_cases(n, seed):
 def test_trainer_learns_and_writes_monitoring(tmp_path):
     torch.manual_seed(0)
     train = _toy_cases(4, 0)
-    loader = [{"image": torch.stack([c["image"] for c in train]), "label": torch.stack([c["label"] for c in train])}]
+    loader = [
+        {"image": torch.stack([c["image"] for c in train]), "label": torch.stack([c["label"] for c in train])}
+    ]
     net = build_unet(3, 1, 2, channels=(8, 16, 32), num_res_units=1)
     seen = []
-    trainer = Trainer(net, TrainConfig(max_epochs=12, lr=3e-3, val_interval=3, early_stop_patience=50), loader,
-                      _toy_cases(2, 1), {"box": 1}, (32, 32, 16), str(tmp_path),
-                      on_epoch=lambda stats, result: seen.append(stats.epoch))
+    trainer = Trainer(
+        net,
+        TrainConfig(max_epochs=12, lr=3e-3, val_interval=3, early_stop_patience=50),
+        loader,
+        _toy_cases(2, 1),
+        {"box": 1},
+        (32, 32, 16),
+        str(tmp_path),
+        on_epoch=lambda stats, result: seen.append(stats.epoch),
+    )
     result = trainer.fit()
     assert seen == list(range(12)) and len(result.epochs) == 12
     validated = [e for e in result.epochs if e.val_dice is not None]
@@ -120,12 +131,22 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
 
 def test_trainer_early_stops_and_cancels(tmp_path):
     cases = _toy_cases(2, 0)
-    loader = [{"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}]
+    loader = [
+        {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
+    ]
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
     cfg = TrainConfig(max_epochs=30, lr=1e-9, early_stop_patience=2, early_stop_delta=0.5)
     result = Trainer(net, cfg, loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path)).fit()
     assert result.stopped_early and len(result.epochs) == 3 and result.best_epoch == 0
     calls = iter([False, False, True])
-    result = Trainer(net, TrainConfig(max_epochs=30), loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path),
-                     should_stop=lambda: next(calls)).fit()
+    result = Trainer(
+        net,
+        TrainConfig(max_epochs=30),
+        loader,
+        cases,
+        {"box": 1},
+        (32, 32, 16),
+        str(tmp_path),
+        should_stop=lambda: next(calls),
+    ).fit()
     assert result.cancelled and len(result.epochs) == 2

@@ -31,7 +31,9 @@ SRC = np.array([[2.0, 0, 0, -40], [0, 2.0, 0, -40], [0, 0, 3.0, -45], [0, 0, 0, 
     "dst",
     [
         np.array([[-0.8, 0, 0, 38], [0, -0.8, 0, 38], [0, 0, 1.5, -40], [0, 0, 0, 1]]),  # LPS, finer
-        np.array([[0, 0.9, 0, -38], [0.9, 0, 0, -38], [0, 0, -2.5, 40], [0, 0, 0, 1]]),  # swapped axes, flipped z
+        np.array(
+            [[0, 0.9, 0, -38], [0.9, 0, 0, -38], [0, 0, -2.5, 40], [0, 0, 0, 1]]
+        ),  # swapped axes, flipped z
     ],
 )
 def test_restored_sphere_matches_analytic_sphere_on_any_grid(dst):

@@ -101,7 +101,8 @@ def _infer(client, image_id, ext, dtype="uint8"):
 def test_slicer_loop_next_sample_infer_submit(client, ct_server):
     sample = client.next_sample("random", {})
     assert sample["id"] in [n.replace(".nii.gz", "") for n in UNLABELLED] + [
-        f"variant_{v}" for v in ct_server.variants]
+        f"variant_{v}" for v in ct_server.variants
+    ]
     image_id = UNLABELLED[0].replace(".nii.gz", "")
     src = nib.load(ct_server.studies / UNLABELLED[0])
     truth = np.asarray(nib.load(ct_server.truth / UNLABELLED[0]).dataobj)
@@ -164,11 +165,15 @@ def test_bad_input_gets_clear_4xx_and_server_stays_up(ct_server, tmp_path):
     corrupt = tmp_path / "corrupt.nii.gz"
     corrupt.write_bytes(b"this is not a NIfTI file")
     with open(corrupt, "rb") as fh:
-        r = requests.post(f"{url}/infer/ct_organs", files={"file": ("corrupt.nii.gz", fh)},
-                          data={"params": json.dumps({})})
+        r = requests.post(
+            f"{url}/infer/ct_organs", files={"file": ("corrupt.nii.gz", fh)}, data={"params": json.dumps({})}
+        )
     assert r.status_code == 422 and "cannot read image" in r.json()["detail"]
-    r = requests.post(f"{url}/infer/ct_organs", params={"image": "case_000"},
-                      data={"params": json.dumps({"result_extension": ".exe"})})
+    r = requests.post(
+        f"{url}/infer/ct_organs",
+        params={"image": "case_000"},
+        data={"params": json.dumps({"result_extension": ".exe"})},
+    )
     assert r.status_code == 400 and "result_extension" in r.json()["detail"]
     assert ct_server.alive()
     assert requests.get(f"{url}/info/", timeout=10).status_code == 200
