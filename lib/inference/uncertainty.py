@@ -11,7 +11,9 @@ from lib.inference.predictor import predict_logits
 def enable_mc_dropout(network: torch.nn.Module) -> int:
     """Eval mode with only the dropout layers (p > 0) sampling; returns how many layers sample."""
     network.eval()
-    dropouts = [m for m in network.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0]
+    dropouts = [
+        m for m in network.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p > 0
+    ]
     for m in dropouts:
         m.train()
     return len(dropouts)

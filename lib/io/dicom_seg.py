@@ -212,8 +212,10 @@ def read_dicom_seg(
     for frame in range(pixels.shape[0]):
         orientation = _functional_group(seg, frame, "PlaneOrientationSequence").ImageOrientationPatient
         spacing = _functional_group(seg, frame, "PixelMeasuresSequence").PixelSpacing
-        if not (np.allclose(orientation, first.ImageOrientationPatient, atol=1e-4)
-                and np.allclose(spacing, first.PixelSpacing, rtol=1e-4)):
+        if not (
+            np.allclose(orientation, first.ImageOrientationPatient, atol=1e-4)
+            and np.allclose(spacing, first.PixelSpacing, rtol=1e-4)
+        ):
             raise ValueError(f"SEG frame {frame + 1} is not on the series' grid (orientation/spacing)")
         position = _functional_group(seg, frame, "PlanePositionSequence").ImagePositionPatient
         distances = np.linalg.norm(origins - np.asarray(position, float), axis=1)
