@@ -16,10 +16,12 @@ import logging
 import os
 import sys
 
+import numpy as np
 import torch
 
 from lib.inference.predictor import Predictor, bf16_supported
-from lib.metrics.table import SegmentationMetrics
+from lib.io.validate import read_volume
+from lib.metrics.table import SegmentationMetrics, json_safe
 from lib.planning.presets import PRESETS, build_network, get_preset
 from lib.training.engine import TrainConfig
 from lib.training.model_store import ModelStore, save_atomic
@@ -27,34 +29,29 @@ from lib.training.recipe import run_training
 
 
 def datastore_items(folder: str) -> list[dict[str, str]]:
-    """{"image", "label"} pairs of a MONAI Label folder datastore (labels in labels/final)."""
+    """{"image", "label"} pairs of a MONAI Label folder datastore (labels in labels/final, same name)."""
     items = []
     for name in sorted(os.listdir(folder)):
         label = os.path.join(folder, "labels", "final", name)
-        if name.endswith((".nii.gz", ".nii", ".nrrd")) and os.path.exists(label):
+        if name.endswith((".nii.gz", ".nii", ".nrrd", ".png")) and os.path.exists(label):
             items.append({"image": os.path.join(folder, name), "label": label})
     return items
 
 
 def evaluate_held_out(preset_name: str, checkpoint: str, items: list[dict[str, str]]) -> dict:
     """Segment ``items`` with ``checkpoint`` through the inference path and score them."""
-    import nibabel as nib
-
     preset = get_preset(preset_name)
     network = build_network(preset)
     network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     predictor = Predictor(preset, network, backend="bf16" if bf16_supported() else "fp32")
     metrics = SegmentationMetrics(preset.labels)
     for item in items:
-        truth = nib.load(item["label"])
-        pred = predictor(item["image"])
+        truth, affine = read_volume(item["label"])  # the reader inference uses: same array layout
+        spacing = np.linalg.norm(affine[: truth.ndim, : truth.ndim], axis=0)
         metrics.add(
-            os.path.basename(item["image"]),
-            pred.label,
-            truth.get_fdata().astype("uint8"),
-            spacing=truth.header.get_zooms()[:3],
+            os.path.basename(item["image"]), predictor(item["image"]).label, truth.astype(np.int64), spacing
         )
-    return metrics.to_dict()
+    return json_safe(metrics.to_dict())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,14 +16,17 @@ def restore_labels(
 ) -> np.ndarray:
     """Resample class scores onto another grid and take the argmax there, slab by slab.
 
-    ``logits``: (C, X, Y, Z) scores on the grid whose voxel->world matrix is ``src_affine``.
+    ``logits``: (C, X, Y, Z) scores on the grid whose voxel->world matrix is ``src_affine`` (4x4);
+    2-D scores (C, X, Y) with a 2-D ``dst_shape`` are handled as one-slice volumes.
     ``dst_affine`` / ``dst_shape``: the target grid (any orientation and spacing). Scores are trilinearly
     interpolated at each target voxel centre (clamped at the source border), so boundaries are
     placed at sub-voxel precision and memory stays bounded by one slab of ``slab`` target slices.
     Returns a uint8 label map of ``dst_shape``.
     """
+    if logits.ndim == 3 and len(dst_shape) == 2:
+        return restore_labels(logits[..., None], src_affine, dst_affine, (*dst_shape, 1), slab)[..., 0]
     if logits.ndim != 4 or len(dst_shape) != 3:
-        raise ValueError("restore_labels expects (C, X, Y, Z) logits and a 3-D target shape")
+        raise ValueError("restore_labels expects (C, X, Y[, Z]) logits and a target shape of the same rank")
     src_shape = np.array(logits.shape[1:], dtype=np.float64)
     to_src = np.linalg.inv(np.asarray(src_affine, np.float64)) @ np.asarray(dst_affine, np.float64)
     # grid_sample wants normalised coords (align_corners=True) in reversed axis order (z, y, x)

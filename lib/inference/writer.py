@@ -9,8 +9,9 @@ import tempfile
 import nibabel as nib
 import nrrd
 import numpy as np
+from PIL import Image
 
-WRITABLE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd")
+WRITABLE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".png")
 LABEL_DTYPES = ("uint8", "uint16", "int16", "int32", "float32")
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
@@ -18,8 +19,9 @@ _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 def write_label(
     label: np.ndarray, affine: np.ndarray, path: str, dtype: str = "uint8", compresslevel: int = 1
 ) -> str:
-    """Write ``label`` (X, Y, Z) with voxel->RAS ``affine`` to ``path`` (.nii.gz, .nii or .nrrd).
+    """Write ``label`` (X, Y[, Z]) with voxel->RAS ``affine`` to ``path`` (.nii.gz, .nii, .nrrd, or .png).
 
+    PNG is for 2-D maps only and stores rows = Y, columns = X (the layout MONAI reads PNGs into).
     The file is written beside its destination and renamed into place, so readers never see a partial
     file. Fast gzip level 1 by default (label maps compress well at any level).
     """
@@ -32,11 +34,15 @@ def write_label(
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=ext)
     os.close(fd)
     try:
-        if ext == ".nrrd":
+        if ext == ".png":
+            if data.ndim != 2 or data.dtype not in (np.uint8, np.uint16):
+                raise ValueError("PNG labels must be 2-D uint8/uint16")
+            Image.fromarray(data.T).save(tmp, format="PNG")
+        elif ext == ".nrrd":
             direction = _RAS_TO_LPS @ np.asarray(affine, np.float64)[:3, :3]
             header = {
                 "space": "left-posterior-superior",
-                "space directions": direction.T,
+                "space directions": direction.T[: data.ndim],
                 "space origin": _RAS_TO_LPS @ np.asarray(affine, np.float64)[:3, 3],
                 "kinds": ["domain"] * data.ndim,
                 "encoding": "gzip",

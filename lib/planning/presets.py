@@ -19,8 +19,9 @@ class ModelPreset:
     """A segmentation model definition.
 
     ``spacing`` is the working voxel size in mm (RAS axis order), ``patch_size`` the training patch
-    and inference window in voxels at that spacing. ``intensity`` selects the modality's preprocessing
-    (see :func:`lib.preprocessing.chain.intensity_transform`).
+    and inference window in voxels at that spacing. 2-D presets (radiographs carry no reliable pixel
+    size) instead resize every image to ``working_size`` pixels. ``intensity`` selects the modality's
+    preprocessing (see :func:`lib.preprocessing.chain.intensity_transform`).
     """
 
     name: str
@@ -32,6 +33,7 @@ class ModelPreset:
     patch_size: tuple[int, ...]
     intensity: dict[str, Any]
     network: dict[str, Any] = field(default_factory=dict)
+    working_size: tuple[int, ...] | None = None
 
     @property
     def out_channels(self) -> int:
@@ -57,7 +59,32 @@ CT_ORGANS = ModelPreset(
     network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
 )
 
-PRESETS: dict[str, ModelPreset] = {p.name: p for p in (CT_ORGANS,)}
+MRI_BRAIN = ModelPreset(
+    name="mri_brain",
+    modality="MR",
+    description="T1-weighted MRI brain extraction (skull stripping)",
+    labels={"brain": 1},
+    spatial_dims=3,
+    spacing=(2.0, 2.0, 2.0),
+    patch_size=(96, 96, 96),
+    intensity={"n4": True},
+    network={"arch": "unet", "channels": (8, 16, 32, 64, 128), "num_res_units": 2, "dropout": 0.1},
+)
+
+XRAY_LUNGS = ModelPreset(
+    name="xray_lungs",
+    modality="XR",
+    description="Chest radiograph lung fields (left and right lung)",
+    labels={"lung_left": 1, "lung_right": 2},
+    spatial_dims=2,
+    spacing=(1.0, 1.0),
+    patch_size=(256, 256),
+    working_size=(256, 256),
+    intensity={"equalization": "clahe"},
+    network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
+)
+
+PRESETS: dict[str, ModelPreset] = {p.name: p for p in (CT_ORGANS, MRI_BRAIN, XRAY_LUNGS)}
 
 
 def get_preset(name: str) -> ModelPreset:

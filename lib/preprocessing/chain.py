@@ -13,21 +13,39 @@ from collections.abc import Sequence
 from monai.transforms import (
     Compose,
     EnsureTyped,
+    Lambdad,
     LoadImaged,
     MapTransform,
     Orientationd,
+    Resized,
     Spacingd,
 )
 
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.ct_window import CTWindowd
+from lib.preprocessing.mri import MRINormalized
+from lib.preprocessing.xray import CLAHEd, HistogramEqualized
 
 
 def intensity_transform(preset: ModelPreset, key: str = "image") -> MapTransform:
-    """The modality's intensity preprocessing for ``key``, selected by ``preset.intensity``."""
+    """The modality's intensity preprocessing for ``key``, selected by ``preset.intensity``.
+
+    CT: a named window scaled to [0, 1]. MR: N4 bias-field correction then z-score over the head
+    (Otsu foreground). XR: CLAHE (or global histogram equalisation) to [0, 1].
+    """
     if preset.modality == "CT":
         return CTWindowd(keys=key, preset=preset.intensity.get("ct_window", "abdomen"))
+    if preset.modality == "MR":
+        return MRINormalized(keys=key)
+    if preset.modality == "XR":
+        if preset.intensity.get("equalization", "clahe") == "clahe":
+            return CLAHEd(keys=key)
+        return HistogramEqualized(keys=key)
     raise ValueError(f"{preset.name}: no intensity preprocessing for modality {preset.modality!r}")
+
+
+def _one_channel(image):
+    return image.mean(dim=0, keepdim=True) if image.shape[0] > 1 else image
 
 
 def loading(keys: Sequence[str]) -> Compose:
@@ -36,16 +54,26 @@ def loading(keys: Sequence[str]) -> Compose:
 
 
 def preprocessing(preset: ModelPreset, image_key: str = "image", label_key: str | None = None) -> Compose:
-    """Reorient to RAS, resample to the working spacing, normalise intensities.
+    """Reorient to RAS and resample to the working spacing (3-D), or resize to the working size
+    (2-D), then normalise intensities.
 
-    Images are resampled linearly, labels with nearest neighbour. Output: image float32 (1, *spatial),
-    label uint8 (1, *spatial) on the same grid.
+    Images are resampled linearly, labels with nearest neighbour; colour radiographs are averaged to
+    one channel. Output: image float32 (1, *spatial), label uint8 (1, *spatial) on the same grid.
     """
     keys = [image_key] + ([label_key] if label_key else [])
     modes = ["bilinear"] + (["nearest"] if label_key else [])
+    if preset.spatial_dims == 2:
+        geometry = [
+            Lambdad(keys=image_key, func=_one_channel),
+            Resized(keys=keys, spatial_size=preset.working_size, mode=modes),
+        ]
+    else:
+        geometry = [
+            Orientationd(keys=keys, axcodes="RAS"),
+            Spacingd(keys=keys, pixdim=preset.spacing, mode=modes),
+        ]
     steps = [
-        Orientationd(keys=keys, axcodes="RAS"),
-        Spacingd(keys=keys, pixdim=preset.spacing, mode=modes),
+        *geometry,
         intensity_transform(preset, image_key),
         EnsureTyped(keys=image_key, dtype="float32"),
     ]

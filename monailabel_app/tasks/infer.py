@@ -90,7 +90,7 @@ class SegmentationInfer(InferTask):
 
     def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         start = time.perf_counter()
-        ext = request.get("result_extension") or ".nii.gz"
+        ext = request.get("result_extension") or (".png" if self.preset.spatial_dims == 2 else ".nii.gz")
         dtype = request.get("result_dtype") or "uint8"
         if ext not in WRITABLE_EXTENSIONS:
             raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
