@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--num-samples", type=int, default=2)
     parser.add_argument("--val-interval", type=int, default=5)
-    parser.add_argument("--export", help="copy the published checkpoint here")
+    parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
+    parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(os.cpu_count() or 1)
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         os.path.join(args.model_dir, "split.json"),
         batch_size=args.batch_size,
         num_samples=args.num_samples,
+        pretrained=args.init,
     )
     checkpoint = str(store.path(version))
     held_out = split["val"] + split["test"]

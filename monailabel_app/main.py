@@ -29,6 +29,12 @@ from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # 
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
+from monailabel_app.dicom import (  # noqa: E402
+    LocalDicomDatastore,
+    dicomweb_datastore,
+    install_dicom_fixes,
+    is_dicom_studies_folder,
+)
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
@@ -56,10 +62,8 @@ def selected_models(conf_value: str) -> list[str]:
 
 
 def resolve_backend(conf_value: str) -> str:
-    """``auto`` -> bf16 on a CPU with native bf16, else fp32; explicit names are checked."""
-    if conf_value == "auto":
-        return "bf16" if bf16_supported() else "fp32"
-    if conf_value not in BACKENDS:
+    """``auto`` (fastest backend passing the parity guard) or an explicit, runnable backend name."""
+    if conf_value != "auto" and conf_value not in BACKENDS:
         raise ValueError(f"unknown backend {conf_value!r}; valid: auto, {', '.join(BACKENDS)}")
     if conf_value == "bf16" and not bf16_supported():
         raise ValueError("backend bf16 requested but this CPU has no native bf16 support")
@@ -101,13 +105,16 @@ class SegmentationApp(MONAILabelApp):
                 ("POST", "/infer/{model}"): check_params_json,
             },
         )
+        install_dicom_fixes(get_preset(self.model_names[0]).labels)
 
     def init_datastore(self) -> Datastore:
-        """Local folders get the validating, atomic datastore; DICOMweb URLs MONAI Label's own."""
+        """Local folders (of images, or of DICOM series folders) get the validating, atomic datastore;
+        DICOMweb URLs the DICOMweb datastore that stores labels as DICOM SEG."""
         if self.studies.startswith(("http://", "https://")):
-            return super().init_datastore()
+            return dicomweb_datastore(self.studies, get_preset(self.model_names[0]).labels)
         presets = [get_preset(n) for n in self.model_names]
-        return CheckedLocalDatastore(
+        local = LocalDicomDatastore if is_dicom_studies_folder(self.studies) else CheckedLocalDatastore
+        return local(
             self.studies,
             label_values={v for p in presets for v in p.labels.values()},
             spatial_dims={p.spatial_dims for p in presets},
@@ -123,9 +130,15 @@ class SegmentationApp(MONAILabelApp):
         return os.path.join(PRETRAINED_DIR, f"{name}.pt")
 
     def init_infers(self) -> dict[str, Any]:
+        images = sorted(self._datastore.list_images())
+        parity = (
+            self._datastore.get_image_uri(images[0])
+            if images and not self.studies.startswith("http")
+            else None
+        )
         return {
             name: SegmentationInfer(
-                get_preset(name), self._store(name), self._default_checkpoint(name), self.backend
+                get_preset(name), self._store(name), self._default_checkpoint(name), self.backend, parity
             )
             for name in self.model_names
         }

@@ -30,12 +30,16 @@ INSTALL_HINT = "apt-get install -y orthanc orthanc-dicomweb"
 def dicomweb_plugin() -> Path:
     """The DICOMweb plugin library that the ``orthanc-dicomweb`` Debian package installed."""
     try:
-        listing = subprocess.run(["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True,
-                                 check=True).stdout
+        listing = subprocess.run(
+            ["dpkg", "-L", "orthanc-dicomweb"], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise RuntimeError(f"Orthanc DICOMweb plugin is not installed; run `{INSTALL_HINT}`") from exc
-    libs = {Path(line).resolve() for line in listing.splitlines()
-            if re.search(r"/libOrthancDicomWeb\.so[.0-9]*$", line) and Path(line).exists()}
+    libs = {
+        Path(line).resolve()
+        for line in listing.splitlines()
+        if re.search(r"/libOrthancDicomWeb\.so[.0-9]*$", line) and Path(line).exists()
+    }
     if not libs:
         raise RuntimeError(f"no libOrthancDicomWeb.so in `dpkg -L orthanc-dicomweb`; run `{INSTALL_HINT}`")
     return sorted(libs)[0]
@@ -63,20 +67,25 @@ class Orthanc:
         self.config = self.workdir / "orthanc.json"
         storage = self.workdir / "storage"
         storage.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(json.dumps({
-            "Name": "monailabel-tests",
-            "StorageDirectory": str(storage),
-            "IndexDirectory": str(storage),
-            "HttpPort": self.http_port,
-            "DicomPort": self.dicom_port,
-            "RemoteAccessAllowed": False,
-            "AuthenticationEnabled": False,
-            "SaveJobs": False,
-            "ConcurrentJobs": 1,
-            "HttpThreadsCount": 8,
-            "Plugins": [str(dicomweb_plugin())],
-            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
-        }, indent=2))
+        self.config.write_text(
+            json.dumps(
+                {
+                    "Name": "monailabel-tests",
+                    "StorageDirectory": str(storage),
+                    "IndexDirectory": str(storage),
+                    "HttpPort": self.http_port,
+                    "DicomPort": self.dicom_port,
+                    "RemoteAccessAllowed": False,
+                    "AuthenticationEnabled": False,
+                    "SaveJobs": False,
+                    "ConcurrentJobs": 1,
+                    "HttpThreadsCount": 8,
+                    "Plugins": [str(dicomweb_plugin())],
+                    "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+                },
+                indent=2,
+            )
+        )
         self.proc: subprocess.Popen | None = None
         self._paused = False
         self.start()
@@ -86,8 +95,12 @@ class Orthanc:
         if self.proc is not None:
             raise RuntimeError("Orthanc is already running")
         with open(self.log, "a") as log:
-            self.proc = subprocess.Popen([str(ORTHANC_BIN), str(self.config)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [str(ORTHANC_BIN), str(self.config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -131,8 +144,12 @@ class Orthanc:
         """POST each DICOM file to ``/instances``; returns the Orthanc instance IDs."""
         ids = []
         for path in paths:
-            response = requests.post(f"{self.url}/instances", data=Path(path).read_bytes(),
-                                     headers={"Content-Type": "application/dicom"}, timeout=30)
+            response = requests.post(
+                f"{self.url}/instances",
+                data=Path(path).read_bytes(),
+                headers={"Content-Type": "application/dicom"},
+                timeout=30,
+            )
             if response.status_code != 200:
                 raise RuntimeError(f"Orthanc rejected {path}: {response.status_code} {response.text}")
             ids.append(response.json()["ID"])

@@ -39,7 +39,7 @@ def slicer_client_module():
 def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path:
     """Copy images (and their final labels) of a folder datastore; ``names`` limits which."""
     (dst / "labels" / "final").mkdir(parents=True, exist_ok=True)
-    for image in sorted(src.glob("*.nii.gz")):
+    for image in sorted([*src.glob("*.nii.gz"), *src.glob("*.png")]):
         if names is not None and image.name not in names:
             continue
         shutil.copy(image, dst / image.name)

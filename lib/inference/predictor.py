@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ from lib.inference.geometry import restore_labels
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
-BACKENDS = ("fp32", "bf16")
+BACKENDS = ("fp32", "bf16", "onnx")
 
 
 def bf16_supported() -> bool:
@@ -25,7 +26,7 @@ def bf16_supported() -> bool:
 
 
 def predict_logits(
-    network: torch.nn.Module,
+    network: Callable[[torch.Tensor], torch.Tensor],
     image: torch.Tensor,
     roi_size: tuple[int, ...],
     backend: str = "fp32",
@@ -34,7 +35,9 @@ def predict_logits(
 ) -> torch.Tensor:
     """Sliding-window class scores for ``image`` (1, *spatial) -> float32 (C, *spatial).
 
-    ``backend`` "bf16" runs the network under CPU bf16 autocast (scores are returned in float32).
+    ``network`` is the torch module or any callable on (B, 1, *roi) tensors (e.g. an ONNX Runtime
+    runner, backend "onnx"); ``backend`` "bf16" runs it under CPU bf16 autocast (scores come back as
+    float32).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -100,9 +103,11 @@ class Predictor:
         sw_batch_size: int = 2,
         overlap: float = 0.25,
         largest_component: bool = True,
+        runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.preset = preset
         self.network = network.eval()
+        self.runner = runner or self.network
         self.backend = backend
         self.sw_batch_size = sw_batch_size
         self.overlap = overlap
@@ -135,7 +140,7 @@ class Predictor:
         image, orig_affine, orig_shape = self.preprocess(image_path)
         t1 = time.perf_counter()
         logits = predict_logits(
-            self.network, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
+            self.runner, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
         )
         t2 = time.perf_counter()
         if self.largest_component:

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
-from lib.inference.predictor import Predictor
+from lib.inference.backends import choose_backend
+from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.planning.presets import ModelPreset, build_network
 from lib.training.model_store import ModelStore
@@ -28,7 +29,14 @@ class SegmentationInfer(InferTask):
     one; the result params say which version and backend ran.
     """
 
-    def __init__(self, preset: ModelPreset, store: ModelStore, default_checkpoint: str, backend: str) -> None:
+    def __init__(
+        self,
+        preset: ModelPreset,
+        store: ModelStore,
+        default_checkpoint: str,
+        backend: str,
+        parity_image: str | None = None,
+    ) -> None:
         super().__init__(
             type=InferType.SEGMENTATION,
             labels=dict(preset.labels),
@@ -40,6 +48,8 @@ class SegmentationInfer(InferTask):
         self.store = store
         self.default_checkpoint = default_checkpoint
         self.backend = backend
+        self.parity_image = parity_image
+        self._parity: dict[str, float] = {}
         self._lock = threading.Lock()
         self._served: tuple[str, float] | None = None
         self._predictor: Predictor | None = None
@@ -47,9 +57,11 @@ class SegmentationInfer(InferTask):
 
     def info(self) -> dict[str, Any]:
         info = super().info()
+        served = self._predictor.backend if self._predictor else f"{self.backend} (chosen at first use)"
         info.update(
             {
-                "backend": self.backend,
+                "backend": served,
+                "backend_agreement": self._parity,
                 "model_version": self._checkpoint()[1],
                 "spacing": list(self.preset.spacing),
                 "patch_size": list(self.preset.patch_size),
@@ -83,10 +95,36 @@ class SegmentationInfer(InferTask):
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
                 network = build_network(self.preset)
                 network.load_state_dict(checkpoint["state_dict"])
-                self._predictor = Predictor(self.preset, network, backend=self.backend)
+                cache = self.store.root / "onnx-cache"  # never beside the shipped checkpoint
+                cache.mkdir(parents=True, exist_ok=True)
+                backend, runner = self._guarded_backend(
+                    network, str(cache / f"{os.path.basename(path)}.onnx")
+                )
+                self._predictor = Predictor(self.preset, network, backend=backend, runner=runner)
                 self._served, self._version = key, version
                 logger.info("%s: serving model version %s from %s", self.preset.name, version, path)
             return self._predictor, self._version
+
+    def _guarded_backend(self, network: torch.nn.Module, onnx_path: str) -> tuple[str, Any]:
+        """Pick the serving backend: fastest passing the fp32 parity check on a sample image's centre."""
+        if self.backend == "fp32" or not self.parity_image:
+            return "fp32", network
+        try:
+            image, _, _ = Predictor(self.preset, network).preprocess(self.parity_image)
+        except ImageReadError as e:  # e.g. a datastore of another modality: no basis to compare on
+            logger.warning("%s: parity check impossible (%s); serving fp32", self.preset.name, e)
+            return "fp32", network
+        centre = tuple(
+            slice(max(0, (s - p) // 2), max(0, (s - p) // 2) + p)
+            for s, p in zip(image.shape[1:], self.preset.patch_size, strict=True)
+        )
+        backend, runner, self._parity = choose_backend(
+            network, self.backend, image[(slice(None), *centre)], self.preset.patch_size, onnx_path
+        )
+        logger.info(
+            "%s: backend %s (argmax agreement with fp32: %s)", self.preset.name, backend, self._parity
+        )
+        return backend, runner
 
     def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         start = time.perf_counter()

@@ -1,0 +1,561 @@
+"""DICOM for the MONAI Label app: a DICOMweb datastore that stores labels as DICOM SEG, a local folder of
+DICOM series as a datastore, and DICOM SEG output of ``/infer`` written with ``lib.io.dicom_seg``.
+
+Labels arrive as NIfTI/NRRD (3D Slicer) or as OHIF's raw ``.bin`` voxel blob: uint8, one byte per voxel
+of the image grid (X, Y, Z) with X varying fastest (Fortran order), the layout MONAI Label's
+``binary_to_image`` reads. Every label is checked against the image grid and kept as NIfTI on it.
+
+Every DICOMweb request has a connect and a read timeout; an unreachable or hung server becomes HTTP 503
+(an error answer from it 502) with a one-line reason, never a hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+import numpy as np
+import pydicom
+import requests
+from cachetools import TTLCache
+from dicomweb_client import DICOMwebClient
+from fastapi import HTTPException
+from monailabel.config import settings
+from monailabel.datastore.dicom import DICOMwebClientX, DICOMWebDatastore
+from monailabel.datastore.local import LocalDatastore
+from monailabel.datastore.utils.colors import GENERIC_ANATOMY_COLORS
+from monailabel.datastore.utils.convert import binary_to_image, dicom_to_nifti
+from monailabel.datastore.utils.dicom import dicom_web_download_series
+from monailabel.interfaces.datastore import DefaultLabelTag
+from pydicom import Dataset
+from pydicom.misc import is_dicom
+
+from lib.inference.predictor import root_cause
+from lib.inference.writer import write_label
+from lib.io.dicom_seg import read_dicom_seg, write_dicom_seg
+from lib.io.validate import InvalidUpload, check_label, read_volume
+from monailabel_app.datastore import CheckedLocalDatastore
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+SEG_LIST_TTL_S = 30.0  # SEGs stored by other clients (OHIF's own export) are seen within this time
+LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd")
+_FINAL = DefaultLabelTag.FINAL.value
+
+
+# ---------------------------------------------------------------------------------------------------
+# labels on the image grid
+# ---------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def label_file(image_uri: str, label_path: str) -> Iterator[str]:
+    """A submitted label as a file on the image's grid: OHIF's ``.bin`` goes through MONAI Label's
+    ``binary_to_image`` (a blob of the wrong size is HTTP 422); other files pass through."""
+    if not label_path.endswith(".bin"):
+        yield label_path
+        return
+    try:
+        converted = binary_to_image(image_uri, label_path)
+    except ValueError as e:  # numpy's reshape: the blob does not fit the grid
+        raise HTTPException(422, f"label rejected: label.bin does not fit the image grid ({e})") from None
+    try:
+        yield converted
+    finally:
+        os.remove(converted)
+
+
+def checked_label(image_uri: str, label_path: str, allowed: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(label (X, Y, Z) integers, affine) of a submitted label on the image's grid holding only
+    ``allowed`` values; HTTP 422 with the reason otherwise."""
+    with label_file(image_uri, label_path) as path:
+        try:
+            check_label(path, image_uri, allowed)
+            label, affine = read_volume(path)
+        except InvalidUpload as e:
+            raise HTTPException(422, f"label rejected: {e}") from None
+    dtype = np.uint8 if label.max(initial=0) < 256 else np.uint16
+    return np.rint(label).astype(dtype), affine
+
+
+def segment_color(name: str, value: int) -> tuple[int, int, int]:
+    """MONAI Label's anatomy colour for ``name`` ("kidney_left" finds "left kidney"), else one by value."""
+    words = name.lower().split("_")
+    for key in (name.lower(), " ".join(words), " ".join(reversed(words))):
+        if key in GENERIC_ANATOMY_COLORS:
+            return tuple(GENERIC_ANATOMY_COLORS[key])
+    palette = list(GENERIC_ANATOMY_COLORS.values())
+    return tuple(palette[value % len(palette)])
+
+
+def write_seg(
+    label: np.ndarray, series_dir: str, labels: Mapping[str, int], out_path: str, description: str
+) -> str:
+    """``label`` (X, Y, Z on the series grid) as a DICOM SEG: one named, coded, coloured segment per
+    label of ``labels`` (name -> value; segment numbers follow the values)."""
+    colors = {name: segment_color(name, value) for name, value in labels.items()}
+    return write_dicom_seg(
+        label,
+        series_dir,
+        labels,
+        out_path,
+        colors=colors,
+        algorithm_name="MONAI Label",
+        series_description=description,
+    )
+
+
+def label_to_dicom_seg(
+    series_dir: str, label_path: str, *_: Any, labels: Mapping[str, int], **__: Any
+) -> str:
+    """Drop-in for MONAI Label's ``nifti_to_dicom_seg`` behind ``/infer?output=dicom_seg``: the model's
+    ``labels`` name the segments (the request's ``label_info`` and MONAI's options are not needed).
+    Returns the SEG's path."""
+    label, _ = checked_label(series_dir, label_path, labels.values())
+    fd, out = tempfile.mkstemp(suffix=".dcm", prefix="seg-")
+    os.close(fd)
+    return write_seg(label, series_dir, labels, out, "MONAI Label inference")
+
+
+def install_dicom_fixes(labels: Mapping[str, int]) -> None:
+    """In the running server only: ``output=dicom_seg`` via ``lib.io.dicom_seg``, and timeouts plus
+    clear errors on the ``/proxy/dicom`` route OHIF loads images through."""
+    infer = sys.modules.get("monailabel.endpoints.infer")
+    if infer is not None:
+        infer.nifti_to_dicom_seg = partial(label_to_dicom_seg, labels=dict(labels))
+    proxy = sys.modules.get("monailabel.endpoints.proxy")
+    if proxy is not None:
+        timeout = (CONNECT_TIMEOUT_S, settings.MONAI_LABEL_DICOMWEB_PROXY_TIMEOUT)
+        proxy.requests = SimpleNamespace(
+            get=partial(requests.get, timeout=timeout), post=partial(requests.post, timeout=timeout)
+        )
+        proxy.proxy_dicom = _guarded_proxy(proxy.proxy_dicom)
+
+
+def _guarded_proxy(proxy_dicom):
+    async def guarded(request, op, path):
+        with remote_errors(settings.MONAI_LABEL_STUDIES, f"proxy {op}"):
+            return await proxy_dicom(request, op, path)
+
+    return guarded
+
+
+@contextmanager
+def remote_errors(server: str, operation: str) -> Iterator[None]:
+    """Turn a failed DICOMweb request into an HTTPException with a one-line reason."""
+    try:
+        yield
+    except requests.Timeout:
+        raise HTTPException(503, f"DICOMweb server {server} did not answer in time ({operation})") from None
+    except requests.ConnectionError:
+        raise HTTPException(503, f"DICOMweb server {server} is unreachable ({operation})") from None
+    except requests.HTTPError as e:
+        status = e.response.status_code if e.response is not None else "an error"
+        raise HTTPException(502, f"DICOMweb server {server} answered {status} ({operation})") from None
+
+
+def convert_series(series_dir: str, nifti_path: str) -> None:
+    """Write the series as NIfTI (ITK's reading of it: the grid every label lives on), atomically.
+
+    An unreadable series is HTTP 422."""
+    try:
+        tmp = dicom_to_nifti(series_dir)
+    except RuntimeError as e:  # SimpleITK's reader
+        name = os.path.basename(series_dir)
+        raise HTTPException(422, f"cannot read DICOM series {name!r}: {root_cause(e)}") from None
+    try:
+        shutil.move(tmp, nifti_path + ".part")
+        os.replace(nifti_path + ".part", nifti_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------------------------------------
+# DICOMweb
+# ---------------------------------------------------------------------------------------------------
+
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter):
+    """Applies a default (connect, read) timeout to every request of a session."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request, timeout=None, **kwargs):
+        return super().send(request, timeout=timeout or self.timeout, **kwargs)
+
+
+def dicomweb_client(url: str) -> DICOMwebClient:
+    """A DICOMweb client built as MONAI Label builds it, every request bounded by a timeout."""
+    if "googleapis.com" in url:
+        from dicomweb_client.ext.gcp.session_utils import create_session_from_gcp_credentials
+
+        session = create_session_from_gcp_credentials()
+    elif settings.MONAI_LABEL_DICOMWEB_USERNAME and settings.MONAI_LABEL_DICOMWEB_PASSWORD:
+        from dicomweb_client.session_utils import create_session_from_user_pass
+
+        session = create_session_from_user_pass(
+            settings.MONAI_LABEL_DICOMWEB_USERNAME, settings.MONAI_LABEL_DICOMWEB_PASSWORD
+        )
+    else:
+        session = requests.Session()
+    adapter = _TimeoutAdapter((CONNECT_TIMEOUT_S, settings.MONAI_LABEL_DICOMWEB_READ_TIMEOUT))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if "googleapis.com" in url:
+        return DICOMwebClient(url=url, session=session)
+    return DICOMwebClientX(
+        url=url,
+        session=session,
+        qido_url_prefix=settings.MONAI_LABEL_QIDO_PREFIX,
+        wado_url_prefix=settings.MONAI_LABEL_WADO_PREFIX,
+        stow_url_prefix=settings.MONAI_LABEL_STOW_PREFIX,
+    )
+
+
+def dicomweb_datastore(studies: str, labels: Mapping[str, int]) -> DicomWebDatastore:
+    """The DICOMweb datastore for ``--studies http(s)://...``, configured by MONAI Label's settings."""
+    url = studies.rstrip("/").strip()
+    logger.info("Using DICOMweb: %s", url)
+    cache_path = (settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip()
+    return DicomWebDatastore(
+        dicomweb_client(url),
+        search_filter=settings.MONAI_LABEL_DICOMWEB_SEARCH_FILTER,
+        labels=labels,
+        cache_path=cache_path or None,
+        fetch_by_frame=settings.MONAI_LABEL_DICOMWEB_FETCH_BY_FRAME,
+    )
+
+
+class SegRef(NamedTuple):
+    """What a SEG series in the archive labels."""
+
+    image: str  # referenced SeriesInstanceUID ("" when the SEG names none)
+    study: str
+    stamp: str  # ContentDate + ContentTime: the newest SEG of an image is its label
+
+
+class DicomWebDatastore(DICOMWebDatastore):
+    """Images are the archive's series (``search_filter``); an image is labelled when a DICOM SEG in the
+    archive references it (the newest one is its label).
+
+    A series is downloaded once into the cache and read as NIfTI from there. ``save_label`` stores a SEG
+    (``final`` tag) in the archive and keeps the label as NIfTI in the cache; ``datalist()`` brings every
+    SEG of the archive into the cache as NIfTI on its series' grid, so training uses SEGs from any client.
+    ``labels`` (the model's name -> value) names segments and maps SEG segments back to values.
+    """
+
+    def __init__(
+        self,
+        client: DICOMwebClient,
+        search_filter: dict[str, Any],
+        labels: Mapping[str, int],
+        cache_path: str | None = None,
+        fetch_by_frame: bool = False,
+    ) -> None:
+        super().__init__(client, search_filter, cache_path, fetch_by_frame, convert_to_nifti=True)
+        self.labels = dict(labels)
+        self._lock = threading.RLock()
+        self._series_cache: TTLCache = TTLCache(maxsize=1, ttl=settings.MONAI_LABEL_DICOMWEB_CACHE_EXPIRY)
+        self._seg_cache: TTLCache = TTLCache(maxsize=1, ttl=SEG_LIST_TTL_S)
+        self._seg_refs: dict[str, SegRef] = {}  # SEG series UID -> reference (a SEG never changes)
+
+    @contextmanager
+    def _remote(self, operation: str) -> Iterator[None]:
+        with remote_errors(self._client.base_url, operation):
+            yield
+
+    def _series(self) -> dict[str, Dataset]:
+        """SeriesInstanceUID -> QIDO attributes of every image series (cached)."""
+        if "series" not in self._series_cache:
+            with self._remote("search series"):
+                found = [
+                    Dataset.from_json(d)
+                    for d in self._client.search_for_series(search_filters=self._search_filter)
+                ]
+            self._series_cache["series"] = {str(ds.SeriesInstanceUID): ds for ds in found}
+        return self._series_cache["series"]
+
+    def _seg_references(self) -> dict[str, str]:
+        """Image SeriesInstanceUID -> its newest SEG's SeriesInstanceUID (cached ``SEG_LIST_TTL_S``)."""
+        if "segs" not in self._seg_cache:
+            with self._remote("search SEG series"):
+                segs = [
+                    Dataset.from_json(d)
+                    for d in self._client.search_for_series(search_filters={"Modality": "SEG"})
+                ]
+                for seg in segs:
+                    uid = str(seg.SeriesInstanceUID)
+                    if uid not in self._seg_refs:
+                        self._seg_refs[uid] = self._seg_reference(str(seg.StudyInstanceUID), uid)
+            newest: dict[str, tuple[str, str]] = {}
+            for uid in (str(seg.SeriesInstanceUID) for seg in segs):
+                ref = self._seg_refs[uid]
+                if ref.image and ref.stamp >= newest.get(ref.image, ("", ""))[1]:
+                    newest[ref.image] = (uid, ref.stamp)
+            self._seg_cache["segs"] = {image: uid for image, (uid, _) in newest.items()}
+        return self._seg_cache["segs"]
+
+    def _seg_reference(self, study: str, seg_uid: str) -> SegRef:
+        meta = Dataset.from_json(
+            self._client.retrieve_series_metadata(study, seg_uid)[0], bulk_data_uri_handler=lambda *_: b""
+        )
+        refs = meta.get("ReferencedSeriesSequence")
+        image = str(refs[0].SeriesInstanceUID) if refs else ""
+        if not image:
+            logger.warning("SEG %s references no series; ignored", seg_uid)
+        return SegRef(image, study, f"{meta.get('ContentDate', '')}{meta.get('ContentTime', '')}")
+
+    def list_images(self) -> list[str]:
+        return list(self._series())
+
+    def get_labeled_images(self, label_tag: str | None = None, labels: Any = None) -> list[str]:
+        series = self._series()
+        return [image for image in self._seg_references() if image in series]
+
+    def get_unlabeled_images(self, label_tag: str | None = None, labels: Any = None) -> list[str]:
+        labeled = set(self.get_labeled_images())
+        return [image for image in self.list_images() if image not in labeled]
+
+    def get_labels_by_image_id(self, image_id: str) -> dict[str, str]:
+        labels = LocalDatastore.get_labels_by_image_id(self, image_id)
+        if image_id in self._seg_references():
+            labels[_FINAL] = image_id
+        return labels
+
+    def status(self) -> dict[str, Any]:
+        """Counts for ``/info``; an unreachable archive is reported, not raised, so ``/info`` answers."""
+        try:
+            return super().status()
+        except HTTPException as e:
+            return {"total": 0, "completed": 0, "label_tags": {}, "error": e.detail}
+
+    def _dicom_info(self, series_id: str) -> dict[str, str]:
+        """The DICOM fields OHIF shows for a next sample, from the cached series search."""
+        ds = self._series().get(series_id, Dataset())
+        info = {"SeriesInstanceUID": series_id}
+        for field in ("StudyDate", "StudyTime", "Modality", "RetrieveURL", "PatientID", "StudyInstanceUID"):
+            info[field] = str(ds[field].value) if ds.get(field) else "UNK"
+        return info
+
+    def _series_dir(self, image_id: str) -> str:
+        return os.path.realpath(os.path.join(self._datastore.image_path(), image_id))
+
+    def _find_series(self, image_id: str) -> Dataset | None:
+        found = self._series().get(image_id)
+        if found is None:  # maybe stored since the last search
+            self._series_cache.clear()
+            found = self._series().get(image_id)
+        return found
+
+    def get_image_uri(self, image_id: str) -> str:
+        """The cached NIfTI of a series (downloaded and converted on first use); "" for unknown ids."""
+        with self._lock:
+            uri = LocalDatastore.get_image_uri(self, image_id)
+            series_dir = self._series_dir(image_id)
+            if uri and os.path.exists(uri) and os.path.isdir(series_dir):
+                if "SeriesInstanceUID" not in LocalDatastore.get_image_info(self, image_id):  # found on disk
+                    LocalDatastore.update_image_info(self, image_id, self._dicom_info(image_id))
+                return uri
+            series = self._find_series(image_id)
+            if series is None:
+                return ""
+            if not os.path.isdir(series_dir):
+                partial_dir = tempfile.mkdtemp(dir=self._datastore.image_path(), prefix=".download-")
+                try:
+                    with self._remote(f"download series {image_id}"):
+                        dicom_web_download_series(
+                            str(series.StudyInstanceUID),
+                            image_id,
+                            partial_dir,
+                            self._client,
+                            self._fetch_by_frame,
+                        )
+                    os.replace(partial_dir, series_dir)
+                finally:
+                    shutil.rmtree(partial_dir, ignore_errors=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                nifti = os.path.join(tmp, f"{image_id}.nii.gz")
+                convert_series(series_dir, nifti)
+                LocalDatastore.add_image(self, image_id, nifti, self._dicom_info(image_id))
+            return LocalDatastore.get_image_uri(self, image_id)
+
+    def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
+        """The label (NIfTI on the series grid) of image ``label_id``; a ``final`` label comes from the
+        image's newest SEG in the archive."""
+        if label_tag == _FINAL:
+            seg = self._seg_references().get(label_id)
+            if seg:
+                try:
+                    self._sync_label(label_id, seg)
+                except ValueError as e:
+                    raise HTTPException(422, f"SEG {seg} of {label_id}: {e}") from None
+        return LocalDatastore.get_label_uri(self, label_id, label_tag)
+
+    def _sync_label(self, image_id: str, seg_uid: str) -> None:
+        """Bring SEG ``seg_uid`` into the cache as ``image_id``'s final label, unless it already is.
+
+        Segments named like the model's labels take those values; others keep their segment number."""
+        if LocalDatastore.get_label_info(self, image_id, _FINAL).get("SeriesInstanceUID") == seg_uid:
+            return
+        image_uri = self.get_image_uri(image_id)
+        ref = self._seg_refs[seg_uid]
+        with tempfile.TemporaryDirectory() as tmp:
+            with self._remote(f"download SEG {seg_uid}"):
+                seg = self._client.retrieve_series(ref.study, seg_uid)[0]
+            seg.save_as(os.path.join(tmp, "seg.dcm"))
+            numbers, names = read_dicom_seg(os.path.join(tmp, "seg.dcm"), self._series_dir(image_id))
+            lut = np.arange(max(names.values(), default=0) + 1)
+            for name, number in names.items():
+                lut[number] = self.labels.get(name, number)
+            label = lut[numbers]
+            dtype = "uint8" if label.max(initial=0) < 256 else "uint16"
+            nifti = os.path.join(tmp, f"{image_id}.nii.gz")
+            write_label(label, read_volume(image_uri)[1], nifti, dtype)
+            info = {"SeriesInstanceUID": seg_uid, "segments": names}
+            LocalDatastore.save_label(self, image_id, nifti, _FINAL, info)
+
+    def save_label(
+        self,
+        image_id: str,
+        label_filename: str,
+        label_tag: str,
+        label_info: dict[str, Any],
+        label_id: str = "",
+    ) -> str:
+        """Keep the label (NIfTI/NRRD/``.bin`` on the series grid) in the cache as NIfTI; a ``final``
+        label is also stored in the archive as a DICOM SEG, which makes the series labelled."""
+        image_uri = self.get_image_uri(image_id)
+        if not image_uri:
+            raise HTTPException(404, f"image: unknown series {image_id!r}")
+        label, affine = checked_label(image_uri, label_filename, self.labels.values())
+        info = dict(label_info or {})
+        with tempfile.TemporaryDirectory() as tmp:
+            if label_tag == _FINAL:
+                seg_path = os.path.join(tmp, "seg.dcm")
+                write_seg(label, self._series_dir(image_id), self.labels, seg_path, "MONAI Label annotation")
+                seg = pydicom.dcmread(seg_path)
+                with self._remote(f"store SEG for {image_id}"):
+                    self._client.store_instances([seg])
+                seg_uid = str(seg.SeriesInstanceUID)
+                stamp = f"{seg.ContentDate}{seg.ContentTime}"
+                self._seg_refs[seg_uid] = SegRef(image_id, str(seg.StudyInstanceUID), stamp)
+                self._seg_cache.clear()
+                info.update({"SeriesInstanceUID": seg_uid, "StudyInstanceUID": str(seg.StudyInstanceUID)})
+            nifti = os.path.join(tmp, f"{image_id}.nii.gz")
+            write_label(label, affine, nifti, str(label.dtype))
+            return LocalDatastore.save_label(self, image_id, nifti, label_tag, info)
+
+    def datalist(self, full_path: bool = True) -> list[dict[str, Any]]:
+        """Image/label pairs of every series with a SEG in the archive (fresh search, SEGs cached as NIfTI);
+        cached labels whose SEG left the archive are dropped."""
+        self._seg_cache.clear()
+        refs = self._seg_references()
+        series = self._series()
+        for image_id, seg_uid in refs.items():
+            if image_id not in series:
+                continue
+            try:
+                self._sync_label(image_id, seg_uid)
+            except ValueError as e:
+                logger.warning("SEG %s of %s skipped: %s", seg_uid, image_id, e)
+        gone = [i for i in LocalDatastore.get_labeled_images(self) if i not in refs]
+        for image_id in gone:
+            logger.info("final label of %s has no SEG in the archive any more; removed", image_id)
+            LocalDatastore.remove_label(self, image_id, _FINAL)
+        if gone:
+            self.refresh()
+        return LocalDatastore.datalist(self, full_path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# local folder of DICOM series
+# ---------------------------------------------------------------------------------------------------
+
+
+def _holds_dicom(folder: str) -> bool:
+    return any(entry.is_file() and is_dicom(entry.path) for entry in os.scandir(folder))
+
+
+def series_folders(path: str) -> list[str]:
+    """Names of the (non-hidden) sub-folders of ``path`` that hold DICOM files."""
+    return sorted(
+        entry.name
+        for entry in os.scandir(path)
+        if entry.is_dir() and not entry.name.startswith(".") and _holds_dicom(entry.path)
+    )
+
+
+def is_dicom_studies_folder(path: str) -> bool:
+    """True for a folder of DICOM series folders with no image files of its own."""
+    if not os.path.isdir(path):
+        return False
+    has_files = any(entry.is_file() and entry.name.endswith(LABEL_EXTENSIONS) for entry in os.scandir(path))
+    return not has_files and bool(series_folders(path))
+
+
+class LocalDicomDatastore(CheckedLocalDatastore):
+    """A folder of DICOM series, one series per sub-folder, used like a NIfTI folder.
+
+    Image ids are the folder names; labels live in ``labels/<tag>/<id>.nii.gz`` (or ``.nrrd``) on the
+    series' grid. Each series is read through a NIfTI conversion cached in ``.nifti/`` (remade when the
+    folder changes), so infer, training, OHIF's ``.bin`` labels and 3D Slicer's image download all see
+    one file on one grid.
+    """
+
+    def __init__(self, datastore_path: str, **kwargs: Any) -> None:
+        self._lock = threading.Lock()
+        kwargs["extensions"] = [f"*{ext}" for ext in LABEL_EXTENSIONS]  # of the labels; images are folders
+        super().__init__(datastore_path, **kwargs)
+
+    def _list_files(self, path: str, patterns: list[str]) -> dict[str, str]:
+        if os.path.realpath(path) == os.path.realpath(self._datastore.image_path()):
+            return {name: name for name in series_folders(path)}
+        return super()._list_files(path, patterns)
+
+    def _to_id(self, file: str) -> tuple[str, str]:
+        ext = next((e for e in LABEL_EXTENSIONS if file.endswith(e)), "")
+        return file[: len(file) - len(ext)], ext
+
+    def _nifti_path(self, image_id: str) -> str:
+        return os.path.join(self._datastore_path, ".nifti", f"{image_id}.nii.gz")
+
+    def get_image_uri(self, image_id: str) -> str:
+        """The series' NIfTI conversion (made on first use, remade when the folder is newer)."""
+        folder = super().get_image_uri(image_id)
+        if not folder or not os.path.isdir(folder):
+            return ""
+        nifti = self._nifti_path(image_id)
+        with self._lock:
+            if not os.path.exists(nifti) or os.path.getmtime(nifti) < os.path.getmtime(folder):
+                os.makedirs(os.path.dirname(nifti), exist_ok=True)
+                convert_series(folder, nifti)
+        return nifti
+
+    def get_image_info(self, image_id: str) -> dict[str, Any]:
+        info = super().get_image_info(image_id)
+        if info:  # what 3D Slicer loads or downloads: the NIfTI, not the folder
+            info.update({"path": self._nifti_path(image_id), "name": f"{image_id}.nii.gz"})
+        return info
+
+    def save_label(
+        self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any]
+    ) -> str:
+        """Check and store a NIfTI/NRRD label, or OHIF's ``.bin`` blob converted onto the series grid."""
+        image_uri = self.get_image_uri(image_id)
+        if not image_uri:
+            raise HTTPException(404, f"image: unknown image id {image_id!r}")
+        with label_file(image_uri, label_filename) as path:
+            return super().save_label(image_id, path, label_tag, label_info)

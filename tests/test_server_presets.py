@@ -1,0 +1,77 @@
+"""MRI brain and X-ray lung presets through the real server: infer on the input's grid, train, publish."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.server import REPO_ROOT, Server, copy_datastore, slicer_client_module
+
+pytestmark = pytest.mark.server
+
+PRESETS = {
+    "mri_brain": (
+        REPO_ROOT / "sample-data" / "mri",
+        ["head_000.nii.gz", "head_005.nii.gz", "head_009.nii.gz"],
+    ),
+    "xray_lungs": (
+        REPO_ROOT / "sample-data" / "xray",
+        ["cxr_000.png", "cxr_003.png", "cxr_007.png", "cxr_012.png"],
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(PRESETS))
+def preset_server(request, tmp_path_factory):
+    name = request.param
+    src, cases = PRESETS[name]
+    root = tmp_path_factory.mktemp(name)
+    studies = copy_datastore(src, root / "studies", cases)
+    server = Server(studies, root / "model", root / "server.log", conf={"models": name})
+    client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(root))
+    yield name, server, client, studies, cases
+    server.stop()
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def test_infer_on_input_grid_and_short_training_publishes(preset_server):
+    name, server, client, studies, cases = preset_server
+    info = client.info()
+    assert list(info["models"]) == [name]
+    assert info["models"][name]["dimension"] == (2 if name == "xray_lungs" else 3)
+    image = cases[0]
+    image_id = image.split(".")[0]
+    path, params = client.infer(name, image_id, {})
+    truth_path = studies / "labels" / "final" / image
+    if name == "xray_lungs":
+        out = np.array(Image.open(path))
+        truth = np.array(Image.open(truth_path))
+        assert (
+            Path(path).suffix == ".png"
+            and out.shape == truth.shape == np.array(Image.open(studies / image)).shape
+        )
+        assert min(dice(out == v, truth == v) for v in (1, 2)) >= 0.9
+    else:
+        out_img, src = nib.load(path), nib.load(studies / image)
+        assert out_img.shape == src.shape
+        np.testing.assert_allclose(out_img.affine, src.affine, atol=1e-4)
+        assert dice(np.asarray(out_img.dataobj) == 1, np.asarray(nib.load(truth_path).dataobj) == 1) >= 0.9
+    assert params["model_version"] == "default"
+
+    client.train_start(name, {"max_epochs": 1, "num_samples": 1, "val_split": 0.34})
+    deadline = time.time() + 600
+    while client.train_status(check_if_running=True):
+        assert time.time() < deadline
+        time.sleep(2)
+    assert client.train_status()["status"] == "DONE"
+    assert client.info()["models"][name]["model_version"] == 1
+    _, params = client.infer(name, image_id, {})
+    assert params["model_version"] == 1
