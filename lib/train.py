@@ -68,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--num-samples", type=int, default=2)
     parser.add_argument("--val-interval", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
     parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
 
     preset = get_preset(args.preset)
     items = datastore_items(args.data)

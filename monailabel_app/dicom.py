@@ -198,7 +198,8 @@ class _TimeoutAdapter(requests.adapters.HTTPAdapter):
 
 
 def dicomweb_client(url: str) -> DICOMwebClient:
-    """A DICOMweb client built as MONAI Label builds it, every request bounded by a timeout."""
+    """A DICOMweb client built as MONAI Label builds it, every request bounded by a timeout and retried
+    at most once (a hung server fails in about 2 x read timeout + 2 s)."""
     if "googleapis.com" in url:
         from dicomweb_client.ext.gcp.session_utils import create_session_from_gcp_credentials
 
@@ -215,14 +216,18 @@ def dicomweb_client(url: str) -> DICOMwebClient:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if "googleapis.com" in url:
-        return DICOMwebClient(url=url, session=session)
-    return DICOMwebClientX(
-        url=url,
-        session=session,
-        qido_url_prefix=settings.MONAI_LABEL_QIDO_PREFIX,
-        wado_url_prefix=settings.MONAI_LABEL_WADO_PREFIX,
-        stow_url_prefix=settings.MONAI_LABEL_STOW_PREFIX,
-    )
+        client = DICOMwebClient(url=url, session=session)
+    else:
+        client = DICOMwebClientX(
+            url=url,
+            session=session,
+            qido_url_prefix=settings.MONAI_LABEL_QIDO_PREFIX,
+            wado_url_prefix=settings.MONAI_LABEL_WADO_PREFIX,
+            stow_url_prefix=settings.MONAI_LABEL_STOW_PREFIX,
+        )
+    # dicomweb-client retries every failed request 5 times with growing waits (45 s on a hung server)
+    client.set_http_retry_params(max_attempts=2)
+    return client
 
 
 def dicomweb_datastore(studies: str, labels: Mapping[str, int]) -> DicomWebDatastore:

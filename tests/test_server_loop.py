@@ -108,6 +108,17 @@ def test_retrain_never_moves_val_or_test_into_training(loop):
     assert stats["published_version"] == 2
 
 
+def test_two_process_cpu_ddp_training_publishes(loop):
+    server, client, root = loop
+    served = client.info()["models"]["ct_organs"]["model_version"]
+    client.train_start("ct_organs", {**FAST, "max_epochs": 1, "multi_gpu": True, "num_processes": 2})
+    status = wait_for_training(client)
+    assert status["status"] == "DONE", status
+    stats = client.info()["train_stats"]["ct_organs"]
+    assert stats["status"] == "finished" and stats["published_version"] == served + 1
+    assert client.info()["models"]["ct_organs"]["model_version"] == served + 1
+
+
 def test_stopping_a_training_keeps_the_served_version(loop):
     server, client, root = loop
     served = client.info()["models"]["ct_organs"]["model_version"]

@@ -137,6 +137,16 @@ def accumulate_step(
     return (float(np.mean(losses)) if losses else float("nan")), norms
 
 
+class _NullWriter:
+    """Stands in for SummaryWriter on non-main ranks."""
+
+    def add_scalar(self, *args: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Trainer:
     """Train ``network`` on patch batches and validate on whole (preprocessed) volumes.
 
@@ -144,7 +154,8 @@ class Trainer:
     with "image" (1, *spatial) float and "label" (1, *spatial) integer tensors on the working grid.
     ``labels`` maps names to values 1..N. ``out_dir`` receives TensorBoard events and PNG panels.
     ``on_epoch`` is called with (EpochStats, TrainResult) after every epoch; ``should_stop`` is polled
-    between epochs for a cancellation request.
+    between epochs for a cancellation request. Under DDP every rank validates (weights are identical,
+    so scheduler and early-stopping decisions agree) and only the main rank writes monitoring output.
     """
 
     def __init__(
@@ -159,8 +170,11 @@ class Trainer:
         device: str | torch.device = "cpu",
         on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        is_main: bool = True,
     ) -> None:
         self.network = network
+        self.model = getattr(network, "module", network)  # unwrapped (DDP) for validation and weights
+        self.is_main = is_main
         self.config = config
         self.train_loader = train_loader
         self.val_cases = val_cases
@@ -188,7 +202,7 @@ class Trainer:
         losses, dices, ious = [], {k: [] for k in self.labels}, {k: [] for k in self.labels}
         for i, case in enumerate(self.val_cases):
             logits = predict_logits(
-                self.network, case["image"].to(self.device), self.roi_size, backend, self.config.sw_batch_size
+                self.model, case["image"].to(self.device), self.roi_size, backend, self.config.sw_batch_size
             )
             label = case["label"].to(self.device)
             losses.append(float(self.loss_fn(logits[None], label[None])))
@@ -197,7 +211,7 @@ class Trainer:
             for name, value in self.labels.items():
                 dices[name].append(dice(pred == value, truth == value))
                 ious[name].append(iou(pred == value, truth == value))
-            if i == 0:
+            if i == 0 and self.is_main:
                 save_prediction_png(
                     os.path.join(self.out_dir, f"val_epoch{epoch:04d}.png"),
                     np.asarray(case["image"][0].cpu()),
@@ -211,7 +225,7 @@ class Trainer:
         """Run up to ``max_epochs``; returns the history and the best weights (by mean val Dice)."""
         cfg, result = self.config, TrainResult()
         os.makedirs(self.out_dir, exist_ok=True)
-        writer = SummaryWriter(log_dir=self.out_dir)
+        writer = SummaryWriter(log_dir=self.out_dir) if self.is_main else _NullWriter()
         history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_dice": []}
         all_norms: list[float] = []
         try:
@@ -263,7 +277,7 @@ class Trainer:
                     stop = self.early_stopping.step(metric)
                     if self.early_stopping.best_epoch == self.early_stopping.epoch:
                         result.best_epoch, result.best_dice = epoch, metric
-                        result.best_state = copy.deepcopy(self.network.state_dict())
+                        result.best_state = copy.deepcopy(self.model.state_dict())
                     result.stopped_early = stop
                 if metric is not None or not needs_metric(self.scheduler):
                     scheduler_step(self.scheduler, metric)
@@ -285,5 +299,5 @@ class Trainer:
         finally:
             writer.close()
         if result.best_state is None:
-            result.best_state = copy.deepcopy(self.network.state_dict())
+            result.best_state = copy.deepcopy(self.model.state_dict())
         return result

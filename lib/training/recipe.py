@@ -15,6 +15,7 @@ from lib.data.loaders import training_loader, validation_cases
 from lib.data.split import PatientSplit
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
+from lib.training.distributed import rank_and_world, shard
 from lib.training.engine import EpochStats, TrainConfig, Trainer, TrainResult
 from lib.training.model_store import ModelStore
 
@@ -56,9 +57,11 @@ def run_training(
 
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
     val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially and its report
-    logged. Returns (result, published version or None when cancelled, the split used).
+    logged. Inside a DDP process group each rank trains on its shard of the training cases and only
+    rank 0 publishes. Returns (result, published version or None when cancelled or not rank 0, split).
     """
-    set_determinism(seed)
+    rank, world_size = rank_and_world()
+    set_determinism(seed + rank)
     split = PatientSplit(
         split_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
     ).assign(list(items))
@@ -68,19 +71,24 @@ def run_training(
     network = build_network(preset)
     if pretrained is not None:
         logger.info("pretrained: %s", load_pretrained(network, pretrained))
+    train_items = split["train"]
+    if world_size > 1:
+        train_items = shard(train_items, rank, world_size)
+        network = torch.nn.parallel.DistributedDataParallel(network)
     trainer = Trainer(
         network,
         config,
-        training_loader(split["train"], preset, batch_size=batch_size, num_samples=num_samples),
+        training_loader(train_items, preset, batch_size=batch_size, num_samples=num_samples),
         validation_cases(split["val"], preset),
         preset.labels,
         preset.patch_size,
         os.path.join(work_dir, "tensorboard"),
-        on_epoch=on_epoch,
+        on_epoch=on_epoch if rank == 0 else None,
         should_stop=should_stop,
+        is_main=rank == 0,
     )
     result = trainer.fit()
-    if result.cancelled or result.best_state is None:
+    if result.cancelled or result.best_state is None or rank != 0:
         return result, None, split
     meta = {
         "config": asdict(config),

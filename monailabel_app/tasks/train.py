@@ -10,12 +10,14 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import torch
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
 from lib.planning.presets import ModelPreset
+from lib.training.distributed import rank_and_world, run_distributed
 from lib.training.engine import EpochStats, TrainConfig, TrainResult
 from lib.training.model_store import ModelStore
 from lib.training.recipe import run_training
@@ -37,6 +39,8 @@ OPTIONS: dict[str, Any] = {
     "num_samples": 2,
     "val_split": 0.2,
     "pretrained": True,
+    "multi_gpu": False,
+    "num_processes": 2,
 }
 
 
@@ -70,6 +74,8 @@ def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]
             "num_samples": int(opts["num_samples"]),
             "val_fraction": float(opts["val_split"]),
             "pretrained": as_bool(opts["pretrained"]),
+            "multi_gpu": as_bool(opts["multi_gpu"]),
+            "num_processes": int(opts["num_processes"]),
         }
     except (TypeError, ValueError) as e:
         raise ValueError(f"invalid train option: {e}") from None
@@ -83,6 +89,8 @@ def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]
         )
     if not 1 <= data["batch_size"] <= 64 or not 1 <= data["num_samples"] <= 16:
         raise ValueError("invalid train option: train_batch_size must be 1..64 and num_samples 1..16")
+    if data["multi_gpu"] and not 2 <= data["num_processes"] <= 16:
+        raise ValueError("invalid train option: num_processes must be 2..16 for multi_gpu training")
     if not 0.0 <= data["val_fraction"] < 0.9:
         raise ValueError("invalid train option: val_split must be in [0, 0.9)")
     if config.max_epochs > 10000:
@@ -137,6 +145,19 @@ class SegmentationTrain(TrainTask):
         if init and not os.path.exists(init):
             init = None
         self._record("running", config, None)
+        if data["multi_gpu"]:
+            world = torch.cuda.device_count() if torch.cuda.is_available() else data["num_processes"]
+            logger.info("distributed training on %d processes", world)
+            run_distributed(_distributed_entry, world, (self, items, config, data, init))
+        else:
+            self.run(items, config, data, init)
+        stats = self.stats()
+        return {
+            k: stats.get(k) for k in ("model", "published_version", "best_dice", "best_epoch", "total_epochs")
+        }
+
+    def run(self, items: list[dict], config: TrainConfig, data: dict[str, Any], init: str | None) -> None:
+        """One training (or one DDP rank of it); rank 0 records the stats."""
 
         def on_epoch(_: EpochStats, result: TrainResult) -> None:
             self._record("running", config, result)
@@ -154,17 +175,12 @@ class SegmentationTrain(TrainTask):
             num_samples=data["num_samples"],
             on_epoch=on_epoch,
         )
-        self._record(
-            "finished",
-            config,
-            result,
-            published_version=version,
-            split={k: [os.path.basename(i["image"]) for i in v] for k, v in split.items()},
-        )
-        return {
-            "model": self.preset.name,
-            "published_version": version,
-            "best_dice": result.best_dice,
-            "best_epoch": result.best_epoch,
-            "epochs": len(result.epochs),
-        }
+        if rank_and_world()[0] == 0:
+            split_names = {k: [os.path.basename(i["image"]) for i in v] for k, v in split.items()}
+            self._record("finished", config, result, published_version=version, split=split_names)
+
+
+def _distributed_entry(
+    task: SegmentationTrain, items: list, config: TrainConfig, data: dict, init: str | None
+) -> None:
+    task.run(items, config, data, init)
