@@ -45,3 +45,17 @@ def test_temp_files_are_never_versions(tmp_path):
     (tmp_path / ".tmp-abc.pt").write_bytes(b"partial")
     (tmp_path / "v0002.pt.part").write_bytes(b"partial")
     assert ModelStore(tmp_path).versions() == []
+
+
+def test_versions_cli_lists_and_rolls_back(tmp_path, capsys):
+    from lib.versions import main
+
+    store = ModelStore(tmp_path)
+    store.publish({"state_dict": {}, "meta": {"best_dice": 0.5}})
+    store.publish({"state_dict": {}, "meta": {"source": "upload"}})
+    assert main(["list", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "v0001  best_dice=0.5" in out and "v0002" in out and "source=upload" in out
+    assert main(["rollback", str(tmp_path), "1"]) == 0
+    assert store.latest()[0] == 3
+    assert main(["rollback", str(tmp_path), "7"]) == 1
