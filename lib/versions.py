@@ -31,9 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         for version in store.versions():
             meta = torch.load(store.path(version), map_location="cpu", weights_only=True).get("meta", {})
-            print(
-                f"v{version:04d}  best_dice={meta.get('best_dice', '-')}  source={meta.get('source', 'training')}"
-            )
+            dice, source = meta.get("best_dice", "-"), meta.get("source", "training")
+            print(f"v{version:04d}  best_dice={dice}  source={source}")
         return 0
     try:
         print(f"republished v{args.version:04d} as v{store.rollback(args.version):04d}")
