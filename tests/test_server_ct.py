@@ -14,8 +14,8 @@ from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module
 pytestmark = pytest.mark.server
 
 ORGANS = {"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4}
-LABELLED = ["case_000.nii.gz"]  # starts with a final label; the others are for the annotator
-UNLABELLED = ["case_010.nii.gz", "case_011.nii.gz"]
+LABELLED = ["case_001.nii.gz"]  # starts with a final label; the others are for the annotator
+UNLABELLED = ["case_006.nii.gz", "case_011.nii.gz"]  # held out from the shipped model
 
 
 def reoriented_copies(src: str, folder) -> dict[str, str]:
@@ -158,7 +158,7 @@ def test_bad_input_gets_clear_4xx_and_server_stays_up(ct_server, tmp_path):
     url = ct_server.url
     r = requests.post(f"{url}/infer/ct_organs", params={"image": "no_such_case"})
     assert r.status_code == 404 and "unknown image" in r.json()["detail"]
-    r = requests.post(f"{url}/infer/no_such_model", params={"image": "case_000"})
+    r = requests.post(f"{url}/infer/no_such_model", params={"image": "case_001"})
     assert r.status_code == 404 and "unknown model" in r.json()["detail"]
     r = requests.post(f"{url}/infer/ct_organs", params={"image": "../../etc/passwd"})
     assert r.status_code == 400
@@ -171,7 +171,7 @@ def test_bad_input_gets_clear_4xx_and_server_stays_up(ct_server, tmp_path):
     assert r.status_code == 422 and "cannot read image" in r.json()["detail"]
     r = requests.post(
         f"{url}/infer/ct_organs",
-        params={"image": "case_000"},
+        params={"image": "case_001"},
         data={"params": json.dumps({"result_extension": ".exe"})},
     )
     assert r.status_code == 400 and "result_extension" in r.json()["detail"]
