@@ -71,7 +71,28 @@ def test_written_label_keeps_geometry_and_values(tmp_path, ext):
 
 def test_writer_rejects_unknown_extension_and_dtype(tmp_path):
     with pytest.raises(ValueError, match="extension"):
-        write_label(np.zeros((2, 2, 2)), np.eye(4), str(tmp_path / "x.png"))
+        write_label(np.zeros((2, 2, 2)), np.eye(4), str(tmp_path / "x.jpg"))
     with pytest.raises(ValueError, match="dtype"):
         write_label(np.zeros((2, 2, 2)), np.eye(4), str(tmp_path / "x.nii.gz"), dtype="complex64")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_png_label_round_trips_in_monai_layout(tmp_path):
+    from monai.transforms import LoadImage
+
+    label = np.zeros((30, 20), np.uint8)  # (X, Y) as MONAI reads PNGs
+    label[3:10, 12:18] = 2
+    path = write_label(label, np.eye(4), str(tmp_path / "l.png"))
+    back = np.asarray(LoadImage(image_only=True)(path))
+    np.testing.assert_array_equal(back, label)
+    with pytest.raises(ValueError, match="2-D"):
+        write_label(np.zeros((4, 4, 4), np.uint8), np.eye(4), str(tmp_path / "v.png"))
+
+
+def test_restore_2d_scores_onto_a_resized_grid():
+    src = np.diag([2.0, 2.0, 1.0, 1.0])  # 2x coarser working grid
+    logits = torch.zeros(2, 16, 16)
+    logits[1, 4:8, 2:6] = 5.0
+    label = restore_labels(logits, src, np.eye(4), (32, 32))
+    assert label.shape == (32, 32)
+    assert label[8:15, 4:11].all() and not label[20:, 20:].any()

@@ -77,7 +77,7 @@ def test_mismatched_out_channels_skipped_when_not_strict():
 def test_mismatched_out_channels_raise_when_strict():
     model = _filled(0.0)
     with pytest.raises(ValueError, match=r"2\.weight \(shape mismatch \(5, 4, 1, 1\) vs \(3, 4, 1, 1\)\)"):
-        load_pretrained(model, _filled(1.0, out_channels=5).state_dict())
+        load_pretrained(model, _filled(1.0, out_channels=5).state_dict(), strict_shapes=True)
     assert torch.all(model[0].weight == 0)  # nothing loaded
 
 
