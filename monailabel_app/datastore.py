@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Collection
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi import HTTPException
 from filelock import FileLock
 from monailabel.datastore.local import DataModel, ImageLabelModel, LocalDatastore
 
+from lib.io.atomic import atomic_path
 from lib.io.validate import InvalidUpload, check_image, check_label
 
 logger = logging.getLogger(__name__)
@@ -32,15 +32,8 @@ def check_name(kind: str, value: str) -> str:
 
 def _copy_into(src: str, dest: str) -> None:
     """Copy ``src`` beside ``dest`` and rename it into place (atomic on one filesystem)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".upload-")
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class CheckedLocalDatastore(LocalDatastore):
@@ -104,12 +97,8 @@ class CheckedLocalDatastore(LocalDatastore):
         def write() -> None:
             self._ignore_event_config = True
             payload = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self._datastore_config_path), prefix=".index-")
-            with os.fdopen(fd, "w") as fh:
+            with atomic_path(self._datastore_config_path, suffix=".json") as tmp, open(tmp, "w") as fh:
                 fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self._datastore_config_path)
             self._config_ts = os.stat(self._datastore_config_path).st_mtime
 
         if lock:

@@ -11,12 +11,14 @@ Every DICOMweb request has a connect and a read timeout; an unreachable or hung 
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -49,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 SEG_LIST_TTL_S = 30.0  # SEGs stored by other clients (OHIF's own export) are seen within this time
+STATUS_RETRY_S = 15.0
 LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd")
 _FINAL = DefaultLabelTag.FINAL.value
 
@@ -276,11 +279,16 @@ class DicomWebDatastore(DICOMWebDatastore):
         self._series_cache: TTLCache = TTLCache(maxsize=1, ttl=settings.MONAI_LABEL_DICOMWEB_CACHE_EXPIRY)
         self._seg_cache: TTLCache = TTLCache(maxsize=1, ttl=SEG_LIST_TTL_S)
         self._seg_refs: dict[str, SegRef] = {}  # SEG series UID -> reference (a SEG never changes)
+        self._last_failure = (-float("inf"), "")  # (monotonic time, reason) of the last failed request
 
     @contextmanager
     def _remote(self, operation: str) -> Iterator[None]:
-        with remote_errors(self._client.base_url, operation):
-            yield
+        try:
+            with remote_errors(self._client.base_url, operation):
+                yield
+        except HTTPException as e:
+            self._last_failure = (time.monotonic(), e.detail)
+            raise
 
     def _series(self) -> dict[str, Dataset]:
         """SeriesInstanceUID -> QIDO attributes of every image series (cached)."""
@@ -341,11 +349,15 @@ class DicomWebDatastore(DICOMWebDatastore):
         return labels
 
     def status(self) -> dict[str, Any]:
-        """Counts for ``/info``; an unreachable archive is reported, not raised, so ``/info`` answers."""
-        try:
-            return super().status()
-        except HTTPException as e:
-            return {"total": 0, "completed": 0, "label_tags": {}, "error": e.detail}
+        """Counts for ``/info`` (which every infer also calls): a failing archive is reported, not raised,
+        and not asked again for ``STATUS_RETRY_S`` after a failure, so ``/info`` answers at once."""
+        failed_at, reason = self._last_failure
+        if time.monotonic() - failed_at >= STATUS_RETRY_S:
+            try:
+                return super().status()
+            except HTTPException as e:
+                reason = e.detail
+        return {"total": 0, "completed": 0, "label_tags": {}, "error": reason}
 
     def _dicom_info(self, series_id: str) -> dict[str, str]:
         """The DICOM fields OHIF shows for a next sample, from the cached series search."""
@@ -504,11 +516,14 @@ def series_folders(path: str) -> list[str]:
 
 
 def is_dicom_studies_folder(path: str) -> bool:
-    """True for a folder of DICOM series folders with no image files of its own."""
+    """True for a folder of DICOM series folders without image files of its own (MONAI Label's
+    ``MONAI_LABEL_DATASTORE_FILE_EXT``)."""
     if not os.path.isdir(path):
         return False
-    has_files = any(entry.is_file() and entry.name.endswith(LABEL_EXTENSIONS) for entry in os.scandir(path))
-    return not has_files and bool(series_folders(path))
+    names = [entry.name for entry in os.scandir(path) if entry.is_file()]
+    if any(fnmatch.filter(names, pattern) for pattern in settings.MONAI_LABEL_DATASTORE_FILE_EXT):
+        return False
+    return bool(series_folders(path))
 
 
 class LocalDicomDatastore(CheckedLocalDatastore):

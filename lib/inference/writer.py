@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import os
-import tempfile
 
 import nibabel as nib
 import nrrd
 import numpy as np
 from PIL import Image
+
+from lib.io.atomic import atomic_path
 
 WRITABLE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".png")
 LABEL_DTYPES = ("uint8", "uint16", "int16", "int32", "float32")
@@ -31,9 +31,7 @@ def write_label(
     if dtype not in LABEL_DTYPES:
         raise ValueError(f"unsupported label dtype {dtype!r}; use one of {LABEL_DTYPES}")
     data = np.ascontiguousarray(label.astype(dtype, copy=False))
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=ext)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=ext) as tmp:
         if ext == ".png":
             if data.ndim != 2 or data.dtype not in (np.uint8, np.uint16):
                 raise ValueError("PNG labels must be 2-D uint8/uint16")
@@ -54,9 +52,4 @@ def write_label(
             payload = img.to_bytes()
             with open(tmp, "wb") as fh:
                 fh.write(gzip.compress(payload, compresslevel, mtime=0) if ext == ".nii.gz" else payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path

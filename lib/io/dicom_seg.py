@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 from pydicom_seg.template import rgb_to_cielab
+
+from lib.io.atomic import atomic_path
 
 SeriesSource = str | os.PathLike | Iterable[str | os.PathLike]
 SERIES_NUMBER = 1000
@@ -157,15 +158,8 @@ def write_dicom_seg(
         series_description=series_description,
     )
     out_path = os.fspath(out_path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(out_path)), suffix=".dcm")
-    os.close(fd)
-    try:
+    with atomic_path(out_path, suffix=".dcm") as tmp:
         seg.save_as(tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return out_path
 
 

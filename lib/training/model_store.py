@@ -5,30 +5,20 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lib.io.atomic import atomic_path
+
 _VERSION = re.compile(r"^v(\d{4,})\.pt$")
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save`` beside ``path``, fsync, then rename into place."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(obj, tmp)
 
 
 class ModelStore:
@@ -74,9 +64,7 @@ class ModelStore:
         src = self.path(version)
         if not src.exists():
             raise ValueError(f"no model version {version}; available: {self.versions()}")
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=".pt")
-        os.close(fd)
-        shutil.copyfile(src, tmp)
         new = self.versions()[-1] + 1
-        os.replace(tmp, self.path(new))
+        with atomic_path(self.path(new), suffix=".pt") as tmp:
+            shutil.copyfile(src, tmp)
         return new

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict
 from typing import Any
@@ -14,6 +13,7 @@ import torch
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
+from lib.io.atomic import atomic_path
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
 from lib.planning.presets import ModelPreset
@@ -46,10 +46,8 @@ OPTIONS: dict[str, Any] = {
 
 def write_json_atomic(path: str, data: Any) -> None:
     """Write JSON beside ``path`` and rename into place."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".json")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as fh:
         json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
 
 
 def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
