@@ -39,7 +39,7 @@ from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
-from monailabel_app.tasks.options import check_params_json  # noqa: E402
+from monailabel_app.tasks.options import check_infer_request  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
 from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa: E402
 
@@ -102,7 +102,7 @@ class SegmentationApp(MONAILabelApp):
             replacements={("PUT", "/model/{model}"): model_upload_endpoint(uploads)},
             guards={
                 ("POST", "/train/{model}"): self._check_train,
-                ("POST", "/infer/{model}"): check_params_json,
+                ("POST", "/infer/{model}"): check_infer_request,
             },
         )
         install_dicom_fixes(get_preset(self.model_names[0]).labels)

@@ -25,8 +25,11 @@ def first_if_list(value: Any) -> Any:
     return value[0] if isinstance(value, list) and value else value
 
 
-def check_params_json(params: str | None = None, **_: Any) -> None:
-    """The ``params`` form field of /infer must be a JSON object (HTTP 400 otherwise)."""
+def check_infer_request(image: str = "", params: str | None = None, file: Any = None, **_: Any) -> None:
+    """/infer arguments: ``params`` must be a JSON object; without an uploaded file, ``image`` must be a
+    plain datastore id (never a server path). HTTP 400 otherwise."""
+    if file is None and any(part in image for part in ("/", "\\", "..")):
+        raise HTTPException(400, f"image: {image!r} must be a datastore image id, not a path")
     try:
         value = json.loads(params) if params else {}
     except (TypeError, ValueError) as e:
