@@ -570,6 +570,11 @@ class LocalDicomDatastore(CheckedLocalDatastore):
             info.update({"path": self._nifti_path(image_id), "name": f"{image_id}.nii.gz"})
         return info
 
+    def add_image(self, image_id: str, image_filename: str, image_info: dict[str, Any]) -> str:
+        raise HTTPException(
+            409, "this datastore is a folder of DICOM series: add a series by copying its folder"
+        )
+
     def save_label(
         self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any]
     ) -> str:

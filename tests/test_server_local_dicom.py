@@ -11,9 +11,11 @@ import pytest
 import requests
 
 from tests.server import Server, slicer_client_module
-from tests.test_server_dicomweb import ORGANS, SERIES_DIR, itk_grid, model_dir, save_bin
+from tests.test_server_dicomweb import SAME_AS_NIFTI, SERIES_DIR, boxes, itk_grid, model_dir, save_bin
 
 pytestmark = pytest.mark.server
+
+DOTTED = "1.2.826.0.1.3680043.11"  # series folders are often named by UID
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,7 @@ def local_dicom(tmp_path_factory):
     root = tmp_path_factory.mktemp("local-dicom")
     studies = root / "studies"
     shutil.copytree(SERIES_DIR, studies / "case_011")
+    shutil.copytree(SERIES_DIR, studies / DOTTED)
     server = Server(studies, model_dir(root), root / "server.log")
     server.studies = studies
     yield server
@@ -29,8 +32,9 @@ def local_dicom(tmp_path_factory):
 
 def test_local_folder_of_dicom_series_works_like_a_nifti_folder(local_dicom, tmp_path):
     client = slicer_client_module().MONAILabelClient(local_dicom.url, tmpdir=str(tmp_path))
+    assert set(client.datastore()["objects"]) == {"case_011", DOTTED}
     sample = client.next_sample("random", {})
-    assert sample["id"] == "case_011" and sample["path"].endswith(".nii.gz")
+    assert sample["id"] in {"case_011", DOTTED} and sample["path"].endswith(f"{sample['id']}.nii.gz")
     path, _ = client.infer("ct_organs", "case_011", {"result_extension": ".nii.gz"})
     shape, affine = itk_grid(local_dicom.studies / "case_011")
     out = nib.load(path)
@@ -39,11 +43,17 @@ def test_local_folder_of_dicom_series_works_like_a_nifti_folder(local_dicom, tmp
     r = requests.get(f"{local_dicom.url}/datastore/image", params={"image": "case_011"}, timeout=30)
     assert r.status_code == 200  # what 3D Slicer downloads
 
-    truth = np.zeros(shape, np.uint8)
-    truth[100:180, 60:140, 4:10] = ORGANS["liver"]
+    truth = boxes(shape)
     r = save_bin(local_dicom.url, "case_011", truth)
     assert r.status_code == 200, r.text
     assert "final" in client.datastore()["objects"]["case_011"]["labels"]
     items = requests.get(f"{local_dicom.url}/datastore/", params={"output": "train"}, timeout=30).json()
     assert [Path(i["image"]).name for i in items] == ["case_011"]  # the series folder, read by ITK
     np.testing.assert_array_equal(np.asarray(nib.load(items[0]["label"]).dataobj), truth)
+
+    r = requests.put(
+        f"{local_dicom.url}/datastore/image",
+        files={"file": ("x.nii.gz", SAME_AS_NIFTI.read_bytes())},
+        timeout=30,
+    )
+    assert r.status_code == 409 and "DICOM series" in r.json()["detail"]
