@@ -49,6 +49,17 @@ class CheckedLocalDatastore(LocalDatastore):
         self.label_values = set(label_values)
         self.spatial_dims = set(spatial_dims)
         super().__init__(datastore_path, **kwargs)
+        if getattr(self, "_handler", None) is not None:  # auto reload: our writes arrive as renames
+            self._handler.on_moved = self._on_moved
+
+    def _on_moved(self, event: Any) -> None:
+        """A file renamed into place (how every write here lands) counts as created or modified."""
+        if event.dest_path != self._datastore_config_path:
+            self._on_any_event(event)
+        elif self._ignore_event_config:
+            self._ignore_event_config = False
+        else:
+            self._init_from_datastore_file()
 
     def add_image(self, image_id: str, image_filename: str, image_info: dict[str, Any]) -> str:
         guessed, ext = self._to_id(os.path.basename(image_filename))

@@ -113,3 +113,14 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._log_fh.close()
+
+
+def wait_for_task(url: str, method: str = "train", timeout: float = 600.0) -> dict:
+    """Poll ``GET /<method>/`` until the latest task has finished; returns its status record."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = requests.get(f"{url}/{method}/", timeout=30)
+        if r.status_code == 200 and r.json().get("status") not in ("SUBMITTED", "RUNNING"):
+            return r.json()
+        time.sleep(2)
+    raise TimeoutError(f"{method} task did not finish within {timeout}s")

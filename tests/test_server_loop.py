@@ -10,7 +10,7 @@ import pytest
 import requests
 import torch
 
-from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module
+from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module, wait_for_task
 
 pytestmark = pytest.mark.server
 
@@ -33,12 +33,7 @@ def loop(tmp_path_factory):
 
 
 def wait_for_training(client, timeout=600):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not client.train_status(check_if_running=True):
-            return client.train_status()
-        time.sleep(2)
-    raise TimeoutError("training did not finish")
+    return wait_for_task(client.get_server_url(), "train", timeout)
 
 
 def split(root):
@@ -83,10 +78,7 @@ def test_full_loop_publishes_and_serves_a_new_version(loop):
     # scoring: per-image metrics of the served model, stored in the datastore
     r = requests.post(f"{server.url}/scoring/metrics")
     assert r.status_code == 200
-    deadline = time.time() + 300
-    while requests.get(f"{server.url}/scoring/", params={"check_if_running": True}).status_code == 200:
-        assert time.time() < deadline
-        time.sleep(2)
+    assert wait_for_task(server.url, "scoring", 300)["status"] == "DONE"
     objects = client.datastore()["objects"]
     table = objects["case_000"]["image"]["info"]["metrics_ct_organs"]
     assert table["model_version"] == 1 and set(table["metrics"]["liver"]) >= {"dice", "iou", "hd95", "assd"}

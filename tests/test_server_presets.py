@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.server import REPO_ROOT, Server, copy_datastore, slicer_client_module
+from tests.server import REPO_ROOT, Server, copy_datastore, slicer_client_module, wait_for_task
 
 pytestmark = pytest.mark.server
 
@@ -67,11 +66,7 @@ def test_infer_on_input_grid_and_short_training_publishes(preset_server):
     assert params["model_version"] == "default"
 
     client.train_start(name, {"max_epochs": 1, "num_samples": 1, "val_split": 0.34})
-    deadline = time.time() + 600
-    while client.train_status(check_if_running=True):
-        assert time.time() < deadline
-        time.sleep(2)
-    assert client.train_status()["status"] == "DONE"
+    assert wait_for_task(server.url, "train", 600)["status"] == "DONE"
     assert client.info()["models"][name]["model_version"] == 1
     _, params = client.infer(name, image_id, {})
     assert params["model_version"] == 1
