@@ -23,7 +23,7 @@ import torch
 
 from lib.inference.backends import OnnxRunner, argmax_agreement, export_onnx
 from lib.inference.predictor import Predictor, bf16_supported
-from lib.planning.presets import build_network, get_preset
+from lib.planning.presets import build_network, get_preset, preset_for_checkpoint
 
 
 def _latency(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    preset = get_preset(checkpoint["preset"])
+    preset = preset_for_checkpoint(get_preset(checkpoint["preset"]), checkpoint)
     network = build_network(preset).eval()
     network.load_state_dict(checkpoint["state_dict"])
     image, _, _ = Predictor(preset, network).preprocess(args.image)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import torch
 from lib.inference.predictor import Predictor, bf16_supported
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.planning.presets import PRESETS, build_network, get_preset
+from lib.planning.presets import PRESETS, ModelPreset, build_network, get_preset
 from lib.training.engine import TrainConfig
 from lib.training.model_store import ModelStore, save_atomic
 from lib.training.recipe import run_training
@@ -38,9 +39,8 @@ def datastore_items(folder: str) -> list[dict[str, str]]:
     return items
 
 
-def evaluate_held_out(preset_name: str, checkpoint: str, items: list[dict[str, str]]) -> dict:
+def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str, str]]) -> dict:
     """Segment ``items`` with ``checkpoint`` through the inference path and score them."""
-    preset = get_preset(preset_name)
     network = build_network(preset)
     network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
     predictor = Predictor(preset, network, backend="bf16" if bf16_supported() else "fp32")
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--num-samples", type=int, default=2)
     parser.add_argument("--val-interval", type=int, default=5)
+    parser.add_argument("--spacing", type=float, nargs="+", help="override the preset's working spacing (mm)")
+    parser.add_argument("--patch", type=int, nargs="+", help="override the preset's patch size (voxels)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
     parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
@@ -76,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     preset = get_preset(args.preset)
+    if args.spacing or args.patch:  # e.g. a coarse first stage before fine-tuning at the preset's grid
+        preset = replace(
+            preset,
+            spacing=tuple(args.spacing or preset.spacing),
+            patch_size=tuple(args.patch or preset.patch_size),
+        )
     items = datastore_items(args.data)
     if not items:
         print(f"error: no labelled images in {args.data}", file=sys.stderr)
@@ -106,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "version": version,
         "best_epoch": result.best_epoch,
         "best_val_dice_working_grid": result.best_dice,
-        "held_out": evaluate_held_out(args.preset, checkpoint, held_out),
+        "held_out": evaluate_held_out(preset, checkpoint, held_out),
     }
     if args.export:
         shipped = torch.load(checkpoint, map_location="cpu", weights_only=True)

@@ -6,7 +6,7 @@ the network; everything that reads or writes data for a model derives its transf
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -53,8 +53,8 @@ CT_ORGANS = ModelPreset(
     description="Abdominal CT multi-organ segmentation (liver, spleen, kidneys)",
     labels={"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4},
     spatial_dims=3,
-    spacing=(2.0, 2.0, 3.0),
-    patch_size=(112, 112, 32),
+    spacing=(1.5, 1.5, 3.0),
+    patch_size=(128, 128, 32),
     intensity={"ct_window": "abdomen"},
     network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
 )
@@ -98,3 +98,14 @@ def get_preset(name: str) -> ModelPreset:
 def build_network(preset: ModelPreset) -> torch.nn.Module:
     """The preset's U-Net (one input channel, background + one output channel per label)."""
     return build_unet(preset.spatial_dims, 1, preset.out_channels, **preset.network)
+
+
+def preset_for_checkpoint(preset: ModelPreset, checkpoint: dict[str, Any]) -> ModelPreset:
+    """``preset`` on the working grid ``checkpoint`` was trained on (its saved spacing and patch), so
+    weights trained on another grid are never run on the wrong one."""
+    spacing, patch = checkpoint.get("spacing"), checkpoint.get("patch_size")
+    return replace(
+        preset,
+        spacing=tuple(spacing) if spacing else preset.spacing,
+        patch_size=tuple(patch) if patch else preset.patch_size,
+    )

@@ -15,7 +15,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from lib.inference.backends import choose_backend
 from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
-from lib.planning.presets import ModelPreset, build_network
+from lib.planning.presets import ModelPreset, build_network, preset_for_checkpoint
 from lib.training.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -58,13 +58,14 @@ class SegmentationInfer(InferTask):
     def info(self) -> dict[str, Any]:
         info = super().info()
         served = self._predictor.backend if self._predictor else f"{self.backend} (chosen at first use)"
+        grid = self._predictor.preset if self._predictor else self.preset
         info.update(
             {
                 "backend": served,
                 "backend_agreement": self._parity,
                 "model_version": self._checkpoint()[1],
-                "spacing": list(self.preset.spacing),
-                "patch_size": list(self.preset.patch_size),
+                "spacing": list(grid.spacing),
+                "patch_size": list(grid.patch_size),
             }
         )
         return info
@@ -93,33 +94,36 @@ class SegmentationInfer(InferTask):
         with self._lock:
             if self._served != key:
                 checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-                network = build_network(self.preset)
+                preset = preset_for_checkpoint(self.preset, checkpoint)
+                network = build_network(preset)
                 network.load_state_dict(checkpoint["state_dict"])
                 cache = self.store.root / "onnx-cache"  # never beside the shipped checkpoint
                 cache.mkdir(parents=True, exist_ok=True)
                 backend, runner = self._guarded_backend(
-                    network, str(cache / f"{os.path.basename(path)}.onnx")
+                    preset, network, str(cache / f"{os.path.basename(path)}.onnx")
                 )
-                self._predictor = Predictor(self.preset, network, backend=backend, runner=runner)
+                self._predictor = Predictor(preset, network, backend=backend, runner=runner)
                 self._served, self._version = key, version
                 logger.info("%s: serving model version %s from %s", self.preset.name, version, path)
             return self._predictor, self._version
 
-    def _guarded_backend(self, network: torch.nn.Module, onnx_path: str) -> tuple[str, Any]:
+    def _guarded_backend(
+        self, preset: ModelPreset, network: torch.nn.Module, onnx_path: str
+    ) -> tuple[str, Any]:
         """Pick the serving backend: fastest passing the fp32 parity check on a sample image's centre."""
         if self.backend == "fp32" or not self.parity_image:
             return "fp32", network
         try:
-            image, _, _ = Predictor(self.preset, network).preprocess(self.parity_image)
+            image, _, _ = Predictor(preset, network).preprocess(self.parity_image)
         except ImageReadError as e:  # e.g. a datastore of another modality: no basis to compare on
             logger.warning("%s: parity check impossible (%s); serving fp32", self.preset.name, e)
             return "fp32", network
         centre = tuple(
             slice(max(0, (s - p) // 2), max(0, (s - p) // 2) + p)
-            for s, p in zip(image.shape[1:], self.preset.patch_size, strict=True)
+            for s, p in zip(image.shape[1:], preset.patch_size, strict=True)
         )
         backend, runner, self._parity = choose_backend(
-            network, self.backend, image[(slice(None), *centre)], self.preset.patch_size, onnx_path
+            network, self.backend, image[(slice(None), *centre)], preset.patch_size, onnx_path
         )
         logger.info(
             "%s: backend %s (argmax agreement with fp32: %s)", self.preset.name, backend, self._parity
