@@ -7,7 +7,8 @@ Prints one JSON report: ONNX parity with eager fp32 (max abs difference, argmax 
 latency of eager fp32, CPU bf16 autocast and ONNX Runtime on one patch; what dynamic quantisation
 changes (torch's dynamic quantisation covers Linear/RNN layers only, so a convolutional U-Net keeps
 every Conv layer in fp32); with ``--int8``, static int8 (ONNX Runtime QDQ, calibrated on patches of
-the image) measured and marked ``offered`` only when faster at argmax agreement >= 0.99.
+the image) measured and marked ``offered`` only when at least 10 % faster than ONNX Runtime fp32 (less
+is timing noise) at argmax agreement >= 0.99.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import torch
 from lib.inference.backends import OnnxRunner, argmax_agreement, export_onnx
 from lib.inference.predictor import Predictor, bf16_supported
 from lib.planning.presets import build_network, get_preset, preset_for_checkpoint
+
+MIN_SPEEDUP = 1.1
 
 
 def _latency(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -71,7 +74,7 @@ def static_int8_report(
         "argmax_agreement": agreement,
         "seconds": seconds,
         "speedup_vs_ort_fp32": fp32_seconds / seconds,
-        "offered": bool(agreement >= 0.99 and seconds < fp32_seconds),
+        "offered": bool(agreement >= 0.99 and fp32_seconds / seconds >= MIN_SPEEDUP),
     }
 
 
