@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import requests
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from tests.server import free_port
+from tests.server import free_port, wait_until_answering
 
 ORTHANC_BIN = Path("/usr/sbin/Orthanc")
 INSTALL_HINT = "apt-get install -y orthanc orthanc-dicomweb"
@@ -101,20 +100,14 @@ class Orthanc:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                code = self.proc.returncode
-                self.proc = None
-                raise RuntimeError(f"Orthanc exited with {code}:\n{self.tail()}")
-            try:
-                if requests.get(f"{self.url}/system", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"Orthanc did not answer /system within {self.timeout}s:\n{self.tail()}")
+        try:
+            wait_until_answering(self.proc, f"{self.url}/system", self.timeout, self.tail, "Orthanc")
+        except RuntimeError:
+            self.proc = None
+            raise
+        except TimeoutError:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate Orthanc (resuming it first if paused); kill it if it does not exit in ``timeout``."""

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -49,6 +50,24 @@ def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path
     return dst
 
 
+def wait_until_answering(
+    proc: subprocess.Popen, url: str, timeout: float, tail: Callable[[], str], name: str
+) -> None:
+    """Poll ``url`` until it answers 200; RuntimeError if ``proc`` exits first, TimeoutError after
+    ``timeout`` seconds (both with the log tail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail()}")
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{name} did not answer {url} within {timeout}s:\n{tail()}")
+
+
 class Server:
     """A running ``monailabel start_server`` process; ``stop()`` ends it."""
 
@@ -85,18 +104,11 @@ class Server:
         self.proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdout=self._log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if requests.get(f"{self.url}/info/", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        self.stop()
-        raise TimeoutError(f"server did not answer /info/ within {timeout}s:\n{self.tail()}")
+        try:
+            wait_until_answering(self.proc, f"{self.url}/info/", timeout, self.tail, "server")
+        except TimeoutError:
+            self.stop()
+            raise
 
     def tail(self, n: int = 60) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
