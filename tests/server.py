@@ -68,6 +68,19 @@ def wait_until_answering(
     raise TimeoutError(f"{name} did not answer {url} within {timeout}s:\n{tail()}")
 
 
+def annotator_datastore(
+    src: Path, root: Path, labelled: list[str], unlabelled: list[str]
+) -> tuple[Path, Path]:
+    """A datastore copy where ``unlabelled`` images have no final label yet; their true labels are moved
+    to ``root/truth`` (what the annotator will submit). Returns (studies, truth) folders."""
+    studies = copy_datastore(src, root / "studies", labelled + unlabelled)
+    truth = root / "truth"
+    truth.mkdir()
+    for name in unlabelled:
+        (studies / "labels" / "final" / name).rename(truth / name)
+    return studies, truth
+
+
 class Server:
     """A running ``monailabel start_server`` process; ``stop()`` ends it."""
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module
+from tests.server import SAMPLE_CT, Server, annotator_datastore, slicer_client_module
 
 pytestmark = pytest.mark.server
 
@@ -64,11 +64,7 @@ def mean_dice(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def ct_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("ct")
-    studies = copy_datastore(SAMPLE_CT, root / "studies", LABELLED + UNLABELLED)
-    truth = root / "truth"
-    truth.mkdir()
-    for name in UNLABELLED:  # keep the truth aside: the annotator has not labelled these yet
-        (studies / "labels" / "final" / name).rename(truth / name)
+    studies, truth = annotator_datastore(SAMPLE_CT, root, LABELLED, UNLABELLED)
     variants = reoriented_copies(str(studies / UNLABELLED[0]), studies)
     server = Server(studies, root / "model", root / "server.log")
     server.studies, server.truth, server.variants = studies, truth, variants

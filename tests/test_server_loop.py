@@ -10,7 +10,7 @@ import pytest
 import requests
 import torch
 
-from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module, wait_for_task
+from tests.server import SAMPLE_CT, Server, annotator_datastore, slicer_client_module, wait_for_task
 
 pytestmark = pytest.mark.server
 
@@ -21,11 +21,7 @@ UNLABELLED = ["case_003.nii.gz", "case_005.nii.gz"]
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
-    studies = copy_datastore(SAMPLE_CT, root / "studies", LABELLED + UNLABELLED)
-    truth = root / "truth"
-    truth.mkdir()
-    for name in UNLABELLED:
-        (studies / "labels" / "final" / name).rename(truth / name)
+    studies, _ = annotator_datastore(SAMPLE_CT, root, LABELLED, UNLABELLED)
     server = Server(studies, root / "model", root / "server.log")
     client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(root))
     yield server, client, root
