@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 OPTIONS: dict[str, Any] = {
     "optimizer": ["adamw", *(k for k in OPTIMIZER_DEFAULTS if k != "adamw")],
     "scheduler": ["cosine", *(k for k in SCHEDULER_DEFAULTS if k != "cosine")],
-    "lr": 3e-4,
+    "lr": 0.0,  # 0 = the chosen optimizer's documented default (adamw/adam 1e-4, sgd 0.01)
     "max_epochs": 20,
     "early_stop_patience": 20,
     "warmup_epochs": 0,
@@ -60,7 +60,7 @@ def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]
         config = TrainConfig(
             max_epochs=int(opts["max_epochs"]),
             optimizer=str(opts["optimizer"]).lower(),
-            lr=float(opts["lr"]),
+            lr=float(opts["lr"]) or None,
             scheduler=str(opts["scheduler"]).lower(),
             warmup_epochs=int(opts["warmup_epochs"]),
             early_stop_patience=int(opts["early_stop_patience"]),
