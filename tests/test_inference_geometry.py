@@ -96,3 +96,32 @@ def test_restore_2d_scores_onto_a_resized_grid():
     label = restore_labels(logits, src, np.eye(4), (32, 32))
     assert label.shape == (32, 32)
     assert label[8:15, 4:11].all() and not label[20:, 20:].any()
+
+
+def reference_restore(logits: torch.Tensor, src: np.ndarray, dst: np.ndarray, shape) -> np.ndarray:
+    """Every target voxel interpolated (scipy, clamped border): what the box restriction must equal."""
+    from scipy import ndimage
+
+    coords = np.linalg.inv(src) @ dst @ np.vstack([world(np.eye(4), shape).reshape(-1, 3).T, np.ones(np.prod(shape))])
+    scores = [ndimage.map_coordinates(ch.numpy(), coords[:3], order=1, mode="nearest") for ch in logits]
+    return np.argmax(np.stack(scores), axis=0).reshape(shape).astype(np.uint8)
+
+
+@pytest.mark.parametrize("touch_border", [False, True])
+def test_foreground_box_restore_equals_full_restore(touch_border):
+    rng = np.random.default_rng(3)
+    logits = torch.tensor(rng.normal(size=(3, 12, 10, 8)), dtype=torch.float32)
+    logits[0] += 4.0  # background wins almost everywhere ...
+    logits[1, 5:7, 4:6, 3:5] += 8.0  # ... except a small blob
+    if touch_border:
+        logits[2, 0, 9, 7] += 8.0  # and a voxel in a corner, whose clamped score extends outward
+    theta = 0.3
+    rot = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    dst = np.eye(4)
+    dst[:3, :3] = rot @ np.diag([0.7, 0.9, 1.3])
+    dst[:3, 3] = [-6.0, 1.0, -4.0]
+    src = np.diag([2.0, 2.0, 3.0, 1.0])
+    shape = (40, 36, 30)
+    label = restore_labels(logits, src, dst, shape, slab=5)
+    np.testing.assert_array_equal(label, reference_restore(logits, src, dst, shape))
+    assert (label == 1).any() and (label == 2).any() == touch_border

@@ -57,17 +57,21 @@ def predict_logits(
 def keep_largest_components(logits: torch.Tensor) -> torch.Tensor:
     """Suppress every connected component of each foreground class but its largest (in place).
 
-    Works on the argmax of ``logits`` (C, *spatial); voxels of a dropped component get that class's
-    score lowered below the runner-up, so the restored label never shows them.
+    Works on the argmax of ``logits`` (C, *spatial), each class inside its own bounding box; voxels
+    of a dropped component get that class's score lowered below every other score, so the restored
+    label never shows them.
     """
-    label = logits.argmax(dim=0).numpy()
-    for c in range(1, logits.shape[0]):
-        comps, n = ndimage.label(label == c)
+    label = logits.argmax(dim=0).to(torch.uint8).numpy()
+    floor = float(logits.min()) - 1.0
+    for c, box in enumerate(ndimage.find_objects(label), start=1):
+        if box is None:
+            continue
+        comps, n = ndimage.label(label[box] == c)
         if n <= 1:
             continue
         sizes = np.bincount(comps.ravel())[1:]
         drop = torch.from_numpy((comps > 0) & (comps != 1 + int(sizes.argmax())))
-        logits[c][drop] = logits.min()
+        logits[(c, *box)][drop] = floor
     return logits
 
 
