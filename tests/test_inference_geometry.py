@@ -102,7 +102,8 @@ def reference_restore(logits: torch.Tensor, src: np.ndarray, dst: np.ndarray, sh
     """Every target voxel interpolated (scipy, clamped border): what the box restriction must equal."""
     from scipy import ndimage
 
-    coords = np.linalg.inv(src) @ dst @ np.vstack([world(np.eye(4), shape).reshape(-1, 3).T, np.ones(np.prod(shape))])
+    voxels = np.vstack([world(np.eye(4), shape).reshape(-1, 3).T, np.ones(np.prod(shape))])
+    coords = np.linalg.inv(src) @ dst @ voxels
     scores = [ndimage.map_coordinates(ch.numpy(), coords[:3], order=1, mode="nearest") for ch in logits]
     return np.argmax(np.stack(scores), axis=0).reshape(shape).astype(np.uint8)
 

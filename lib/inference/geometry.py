@@ -29,10 +29,10 @@ def foreground_box(
     far = 1e7
     lo[lo < 0] = -far
     hi[hi > np.array(label.shape) - 1] = far
-    corners = np.array([[*c, 1.0] for c in itertools.product(*zip(lo, hi))]) @ src_to_dst.T
+    corners = np.array([[*c, 1.0] for c in itertools.product(*zip(lo, hi, strict=True))]) @ src_to_dst.T
     start = np.clip(np.floor(corners[:, :3].min(axis=0)), 0, dst_shape).astype(int)
     stop = np.clip(np.ceil(corners[:, :3].max(axis=0)) + 1, 0, dst_shape).astype(int)
-    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop))
+    return tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
 
 
 def restore_labels(
