@@ -1,12 +1,19 @@
 """Server-side auto-segmentation latency, peak memory and accuracy on realistic CT volumes.
 
-    python bench/infer_latency.py [--repeats 3] [--big 1] [--backend auto]
+    python bench/infer_latency.py [--repeats 3] [--big 2] [--backend auto] [--compare-radiology]
 
 Starts the real `monailabel start_server` on a temporary datastore holding the held-out sample CT
-cases plus ``--big`` generated 512x512x(150-300) volumes (0.7-0.9 mm, 1.5-5 mm slices), infers each
-``--repeats`` times through the HTTP API, and prints one JSON summary: per-stage latency (pre / infer /
-invert / post / write / total, seconds, median over repeats), end-to-end HTTP time, peak server RSS
-(MB, server process tree, sampled every 0.2 s), and Dice against the labels.
+cases plus ``--big`` generated 512x512 volumes (the first at 0.78 x 0.78 x 2.5 mm with 160 slices,
+the reference volume of issue 8; the others drawn at 0.7-0.9 mm, 1.5-5 mm, 150-300 slices), infers
+each ``--repeats`` times through the HTTP API, and prints one JSON summary: per-stage latency
+(pre / infer / invert / post / write / total, seconds, median over repeats), end-to-end HTTP time,
+peak server RSS (MB, server process tree, sampled every 0.2 s), and Dice against the labels.
+
+``--compare-radiology`` also starts the MONAI Label radiology sample app shipped in the monailabel
+wheel (``segmentation_spleen``, no pretrained weights, no SAM2), first trains it for
+``--radiology-epochs`` epochs on the same training cases (spleen labels only, value 1) so that it
+produces a label, then infers the same volumes alternating A/B with our server, and adds its figures
+(spleen Dice) and the ratios ours / radiology (per-case total latency, peak RSS).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import gzip
 import importlib.util
 import json
+import shutil
 import sys
 import tempfile
 import threading
@@ -28,14 +36,17 @@ import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "sample-data"))
 
-from tests.server import SAMPLE_CT, Server, copy_datastore  # noqa: E402
+from tests.server import SAMPLE_CT, Server, copy_datastore, wait_for_task  # noqa: E402
 
 HELD_OUT = ["case_000.nii.gz", "case_006.nii.gz", "case_011.nii.gz"]  # val/test of the shipped model
+SPLEEN = 2  # value of the spleen in our labels
+RADIOLOGY_APP = Path(sys.prefix) / "monailabel" / "sample-apps" / "radiology"
 
 
 def generator():
+    """The sample-data CT generator module (``sample-data/generate.py``)."""
+    sys.path.insert(0, str(REPO / "sample-data"))
     spec = importlib.util.spec_from_file_location("ct_generate", REPO / "sample-data" / "generate.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -43,26 +54,112 @@ def generator():
     return module
 
 
-def peak_rss(pid: int, stop: threading.Event, out: list[float]) -> None:
-    proc = psutil.Process(pid)
-    while not stop.is_set():
-        try:
-            rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-            out.append(rss / 2**20)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
+class PeakRss:
+    """Samples the RSS of a process tree every 0.2 s in a thread; ``peak_mb`` after ``stop()``."""
+
+    def __init__(self, pid: int) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._proc = psutil.Process(pid)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                procs = [self._proc, *self._proc.children(recursive=True)]
+                self.samples.append(sum(p.memory_info().rss for p in procs) / 2**20)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    def stop(self) -> float | None:
+        self._stop.set()
+        self._thread.join()
+        return max(self.samples) if self.samples else None
 
 
-def mean_dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(
-        np.mean(
-            [
-                2 * ((pred == v) & (truth == v)).sum() / max((pred == v).sum() + (truth == v).sum(), 1)
-                for v in range(1, 5)
-            ]
-        )
+def dice(pred: np.ndarray, truth: np.ndarray, value_pred: int, value_truth: int) -> float:
+    a, b = pred == value_pred, truth == value_truth
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def add_big_volumes(studies: Path, count: int) -> None:
+    """Write ``count`` generated full-FOV 512x512 CT volumes (with labels) into a datastore."""
+    gen = generator()
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        if i == 0:
+            spacing, slices = (0.78, 0.78, 2.5), 160
+        else:
+            spacing = (float(rng.uniform(0.7, 0.9)),) * 2 + (float(rng.choice([1.5, 2.5, 5.0])),)
+            slices = int(rng.integers(150, 301))
+        hu, label, affine = gen.generate_ct_case(100 + i, spacing=spacing, shape=(512, 512, slices))
+        nib.save(nib.Nifti1Image(hu, affine), studies / f"big_{i}.nii.gz")
+        nib.save(nib.Nifti1Image(label, affine), studies / "labels" / "final" / f"big_{i}.nii.gz")
+
+
+def infer(url: str, model: str, image: str) -> tuple[np.ndarray, dict, float]:
+    """POST /infer/{model}?image=...: (label array, result params, HTTP seconds)."""
+    t = time.perf_counter()
+    r = requests.post(f"{url}/infer/{model}", params={"image": image}, timeout=1800)
+    seconds = time.perf_counter() - t
+    r.raise_for_status()
+    boundary = r.headers["content-type"].split("boundary=")[1].encode()
+    parts = r.content.split(b"--" + boundary)
+    body = next(p for p in parts if b'name="params"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    blob = next(p for p in parts if b'name="image"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    if blob[:2] == b"\x1f\x8b":
+        blob = gzip.decompress(blob)
+    label = np.asarray(nib.Nifti1Image.from_bytes(blob).dataobj)
+    return label, json.loads(body), seconds
+
+
+def summarise(runs: list[tuple[np.ndarray, dict, float]], truth: np.ndarray, spleen: int) -> dict:
+    """Median stage latencies, HTTP time and Dice (mean over our four organs; spleen) of repeated runs."""
+    stages = ("pre", "infer", "invert", "post", "write", "total")
+    label, params, _ = runs[-1]
+    out = {
+        "latency": {k: float(np.median([r[1]["latencies"][k] for r in runs])) for k in stages},
+        "http_seconds": float(np.median([r[2] for r in runs])),
+        "spleen_dice": dice(label, truth, spleen, SPLEEN),
+    }
+    if spleen == SPLEEN:
+        out["dice"] = float(np.mean([dice(label, truth, v, v) for v in range(1, 5)]))
+        out["backend"] = params.get("backend")
+    return out
+
+
+def train_radiology(server: Server, epochs: int) -> float:
+    """Train the radiology app's segmentation_spleen briefly; returns the wall seconds it took."""
+    t = time.perf_counter()
+    r = requests.post(
+        f"{server.url}/train/segmentation_spleen", json={"max_epochs": epochs, "val_split": 0.0}, timeout=60
     )
+    r.raise_for_status()
+    info = wait_for_task(server.url, "train", timeout=3600)
+    if info.get("status") != "SUCCESS":
+        raise RuntimeError(f"radiology training failed: {info}\n{server.tail()}")
+    return time.perf_counter() - t
+
+
+def radiology_server(tmp: Path, names: list[str], epochs: int) -> tuple[Server, float]:
+    """The radiology sample app on a copy of our datastore with spleen-only training labels."""
+    studies = tmp / "radiology-studies"
+    (studies / "labels" / "final").mkdir(parents=True)
+    for image in sorted(SAMPLE_CT.glob("*.nii.gz")):
+        if image.name in HELD_OUT:
+            continue
+        shutil.copy(image, studies / image.name)
+        lab = nib.load(SAMPLE_CT / "labels" / "final" / image.name)
+        spleen = (np.asarray(lab.dataobj) == SPLEEN).astype(np.uint8)
+        nib.save(nib.Nifti1Image(spleen, lab.affine), studies / "labels" / "final" / image.name)
+    for name in names:  # the benchmark volumes, unlabelled (their truth stays with our datastore)
+        shutil.copy(tmp / "studies" / name, studies / name)
+    app = shutil.copytree(RADIOLOGY_APP, tmp / "radiology-app", ignore=shutil.ignore_patterns("model"))
+    conf = {"models": "segmentation_spleen", "use_pretrained_model": "false", "sam2": "false"}
+    server = Server(studies, tmp / "radiology-model", tmp / "radiology.log", conf=conf, app=str(app))
+    return server, train_radiology(server, epochs)
 
 
 def main() -> int:
@@ -70,60 +167,58 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--big", type=int, default=1, help="generated 512x512 volumes to add")
+    parser.add_argument("--big", type=int, default=2, help="generated 512x512 volumes to add")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--compare-radiology", action="store_true")
+    parser.add_argument("--radiology-epochs", type=int, default=4)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     studies = copy_datastore(SAMPLE_CT, tmp / "studies", HELD_OUT)
-    gen = generator()
-    rng = np.random.default_rng(7)
-    for i in range(args.big):
-        spacing = (float(rng.uniform(0.7, 0.9)),) * 2 + (float(rng.choice([1.5, 2.5, 5.0])),)
-        slices = int(rng.integers(150, 301)) if spacing[2] < 3 else int(rng.integers(150, 301)) // 2
-        hu, label, affine = gen.generate_ct_case(100 + i, spacing=spacing, shape=(512, 512, slices))
-        nib.save(nib.Nifti1Image(hu, affine), studies / f"big_{i}.nii.gz")
-        nib.save(nib.Nifti1Image(label, affine), studies / "labels" / "final" / f"big_{i}.nii.gz")
-    server = Server(studies, tmp / "model", tmp / "server.log", conf={"backend": args.backend})
-    samples: list[float] = []
-    stop = threading.Event()
-    sampler = threading.Thread(target=peak_rss, args=(server.proc.pid, stop, samples))
-    sampler.start()
-    cases = {}
+    add_big_volumes(studies, args.big)
+    names = sorted(p.name for p in studies.glob("*.nii.gz"))
+    servers = {}
+    meters = {}
+    summary: dict = {"date": time.strftime("%Y-%m-%d"), "repeats": args.repeats}
     try:
-        for image in sorted(studies.glob("*.nii.gz")):
-            name = image.name.replace(".nii.gz", "")
-            truth = np.asarray(nib.load(studies / "labels" / "final" / image.name).dataobj)
-            runs, http = [], []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                r = requests.post(f"{server.url}/infer/ct_organs", params={"image": name}, timeout=900)
-                http.append(time.perf_counter() - t)
-                r.raise_for_status()
-                boundary = r.headers["content-type"].split("boundary=")[1].encode()
-                parts = r.content.split(b"--" + boundary)
-                params = json.loads(
-                    next(p for p in parts if b'name="params"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
-                )
-                blob = next(p for p in parts if b'name="image"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
-                runs.append(params["latencies"])
-            pred = np.asarray(nib.Nifti1Image.from_bytes(gzip.decompress(blob)).dataobj)
-            cases[name] = {
-                "shape": list(truth.shape),
-                "latency": {k: float(np.median([run[k] for run in runs])) for k in runs[0]},
-                "http_seconds": float(np.median(http)),
-                "dice": mean_dice(pred, truth),
-                "backend": params["backend"],
+        if args.compare_radiology:
+            servers["radiology"], summary["radiology_train_seconds"] = radiology_server(
+                tmp, names, args.radiology_epochs
+            )
+        servers["ours"] = Server(studies, tmp / "model", tmp / "server.log", conf={"backend": args.backend})
+        meters = {key: PeakRss(server.proc.pid) for key, server in servers.items()}
+        models = {"ours": ("ct_organs", SPLEEN), "radiology": ("segmentation_spleen", 1)}
+        cases: dict = {}
+        for name in names:
+            image = name.replace(".nii.gz", "")
+            truth = np.asarray(nib.load(studies / "labels" / "final" / name).dataobj)
+            runs: dict[str, list] = {key: [] for key in servers}
+            for _ in range(args.repeats):  # alternate A/B so both see the same machine state
+                for key, server in servers.items():
+                    runs[key].append(infer(server.url, models[key][0], image))
+            cases[image] = {"shape": list(truth.shape)} | {
+                key: summarise(r, truth, models[key][1]) for key, r in runs.items()
             }
     finally:
-        stop.set()
-        sampler.join()
-        server.stop()
-    summary = {
-        "cases": cases,
-        "mean_dice": float(np.mean([c["dice"] for c in cases.values()])),
-        "median_total_seconds": float(np.median([c["latency"]["total"] for c in cases.values()])),
-        "peak_server_rss_mb": max(samples) if samples else None,
-    }
+        peaks = {key: meter.stop() for key, meter in meters.items()}
+        for server in servers.values():
+            server.stop()
+    for key in servers:
+        summary[key] = {
+            "median_total_seconds": float(np.median([c[key]["latency"]["total"] for c in cases.values()])),
+            "peak_server_rss_mb": peaks[key],
+            "mean_spleen_dice": float(np.mean([c[key]["spleen_dice"] for c in cases.values()])),
+        }
+    summary["ours"]["mean_dice"] = float(np.mean([c["ours"]["dice"] for c in cases.values()]))
+    if "radiology" in servers:
+        ratios = {
+            n: c["ours"]["latency"]["total"] / c["radiology"]["latency"]["total"] for n, c in cases.items()
+        }
+        summary["ratios"] = {
+            "total_latency_per_case": ratios,
+            "total_latency_max": max(ratios.values()),
+            "peak_rss": summary["ours"]["peak_server_rss_mb"] / summary["radiology"]["peak_server_rss_mb"],
+        }
+    summary["cases"] = cases
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -28,6 +28,7 @@ from monailabel.tasks.activelearning.random import Random  # noqa: E402
 from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
+from monailabel_app.auth import access_token  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
 from monailabel_app.dicom import (  # noqa: E402
     LocalDicomDatastore,
@@ -99,7 +100,10 @@ class SegmentationApp(MONAILabelApp):
         uploads = {n: (get_preset(n), self._store(n)) for n in self.model_names}
         wire_running_server(
             max_body_size=int(float(conf.get("max_upload_mb", "1024")) * 2**20),
-            replacements={("PUT", "/model/{model}"): model_upload_endpoint(uploads)},
+            replacements={
+                ("PUT", "/model/{model}"): model_upload_endpoint(uploads),
+                ("POST", "/auth/token"): access_token,
+            },
             guards={
                 ("POST", "/train/{model}"): self._check_train,
                 ("POST", "/infer/{model}"): check_infer_request,

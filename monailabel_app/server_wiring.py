@@ -66,6 +66,7 @@ def unblock_endpoints(
             route.path[len(router.prefix) :],
             own or _threaded(route.endpoint, _lookup(guards, route)),
             methods=list(route.methods),
+            dependencies=route.dependencies,
             name=route.name,
             summary=route.summary,
             description=route.description,

@@ -1271,12 +1271,44 @@ def write_case(spec: CaseSpec, root: Path) -> dict:
     }
 
 
+def write_wide_cases(root: Path, count: int, first_seed: int = 300) -> list[dict]:
+    """Write ``count`` full-FOV 512x512 training volumes (``wide_NNN``) into the datastore ``root``.
+
+    Chest to pelvis around the organs (lungs, heart, bowel, bladder, femoral heads: what a clinical
+    abdominal CT shows and the committed organ-span slabs do not); 0.7-0.9 mm pixels, 2.5-5 mm
+    slices over 400-650 mm. Not committed (about 25 MB each): the full-FOV fine-tune recipe in the
+    README generates them.
+    """
+    (root / "labels" / "final").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for k in range(count):
+        rng = np.random.default_rng(first_seed + k)
+        inplane = float(rng.uniform(0.7, 0.9))
+        thickness = float(rng.choice([2.5, 3.0, 5.0]))
+        slices = int(rng.uniform(400.0, 650.0) / thickness)
+        hu, label, affine = generate_ct_case(
+            first_seed + k, (inplane, inplane, thickness), shape=(512, 512, slices)
+        )
+        name = f"wide_{k:03d}.nii.gz"
+        (root / name).write_bytes(nifti_gz_bytes(hu, affine))
+        (root / "labels" / "final" / name).write_bytes(nifti_gz_bytes(label, affine))
+        rows.append({"case": name, "shape": hu.shape, "spacing": (round(inplane, 3), thickness)})
+    return rows
+
+
 def main() -> None:
     """Regenerate the committed sample data (all cases, or those named with --case)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="output root")
     parser.add_argument("--case", action="append", help="only this case (repeatable)")
+    parser.add_argument(
+        "--wide", type=int, default=0, help="write N full-FOV training volumes into the datastore --out"
+    )
     args = parser.parse_args()
+    if args.wide:
+        for row in write_wide_cases(args.out, args.wide):
+            print(row, flush=True)
+        return
     for spec in CASES:
         if args.case is None or spec.name in args.case:
             print(write_case(spec, args.out), flush=True)

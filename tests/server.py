@@ -51,16 +51,21 @@ def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path
 
 
 def wait_until_answering(
-    proc: subprocess.Popen, url: str, timeout: float, tail: Callable[[], str], name: str
+    proc: subprocess.Popen,
+    url: str,
+    timeout: float,
+    tail: Callable[[], str],
+    name: str,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    """Poll ``url`` until it answers 200; RuntimeError if ``proc`` exits first, TimeoutError after
-    ``timeout`` seconds (both with the log tail)."""
+    """Poll ``url`` (with ``headers``) until it answers 200; RuntimeError if ``proc`` exits first,
+    TimeoutError after ``timeout`` seconds (both with the log tail)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail()}")
         try:
-            if requests.get(url, timeout=5).status_code == 200:
+            if requests.get(url, headers=headers, timeout=5).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -82,7 +87,9 @@ def annotator_datastore(
 
 
 class Server:
-    """A running ``monailabel start_server`` process; ``stop()`` ends it."""
+    """A running ``monailabel start_server`` process (our app unless ``app`` names another app
+    folder); ``env`` adds environment settings (e.g. MONAI Label's auth), ``headers`` go with the
+    start-up probe of ``/info/``; ``stop()`` ends it."""
 
     def __init__(
         self,
@@ -91,6 +98,9 @@ class Server:
         log: Path,
         conf: dict[str, str] | None = None,
         timeout: float = 180.0,
+        app: str = "monailabel_app",
+        env: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -99,7 +109,7 @@ class Server:
             str(Path(sys.executable).parent / "monailabel"),
             "start_server",
             "--app",
-            "monailabel_app",
+            app,
             "--studies",
             str(studies),
             "--host",
@@ -112,13 +122,13 @@ class Server:
         ]
         for key, value in (conf or {}).items():
             cmd += ["--conf", key, value]
-        env = dict(os.environ, MONAI_LABEL_AUTO_UPDATE_SCORING="false")
+        env = dict(os.environ, MONAI_LABEL_AUTO_UPDATE_SCORING="false", **(env or {}))
         self._log_fh = open(log, "w")
         self.proc = subprocess.Popen(
             cmd, cwd=REPO_ROOT, stdout=self._log_fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            wait_until_answering(self.proc, f"{self.url}/info/", timeout, self.tail, "server")
+            wait_until_answering(self.proc, f"{self.url}/info/", timeout, self.tail, "server", headers)
         except TimeoutError:
             self.stop()
             raise
