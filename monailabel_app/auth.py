@@ -1,14 +1,22 @@
-"""POST /auth/token: the identity provider's answer as a clear HTTP status, not a 500.
+"""MONAI Label authentication fixes: tokens that verify, and logins that fail with a clear status.
 
-MONAI Label forwards the login to the realm's OpenID token endpoint (Keycloak password grant) and
-raises on any non-2xx answer, so a wrong password surfaced as HTTP 500. Here a refused login is a
-401 with a one-line reason, and an unreachable or failing identity provider a 502/504.
+MONAI Label 0.8.5 checks bearer tokens with ``jwt.decode(token, key, options=...)``, which PyJWT 2
+refuses without ``algorithms``, so with auth enabled every token was rejected (HTTP 401 for every
+user). :func:`install_auth_fix` gives that call the realm's signing algorithms (RS256, Keycloak's
+default; ``MONAI_LABEL_AUTH_ALGORITHMS`` for others). ``POST /auth/token`` forwards the login to the
+realm's OpenID token endpoint (password grant) and raised on any non-2xx answer, so a wrong password
+surfaced as HTTP 500; :func:`access_token` answers 401 with a one-line reason, and 502/504 when the
+identity provider is unreachable or failing.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from types import SimpleNamespace
 from typing import Any
 
+import jwt
 import requests
 from fastapi import Depends, HTTPException
 from fastapi.security import OAuth2PasswordRequestForm
@@ -39,3 +47,16 @@ def access_token(form_data: OAuth2PasswordRequestForm = Depends()) -> dict[str, 
     if not r.ok:
         raise HTTPException(502, f"identity provider answered HTTP {r.status_code}")
     return r.json()
+
+
+def install_auth_fix() -> None:
+    """In the running server only: token checks pass the allowed signing algorithms to PyJWT."""
+    auth = sys.modules.get("monailabel.endpoints.user.auth")
+    if auth is None:
+        return
+    algorithms = os.environ.get("MONAI_LABEL_AUTH_ALGORITHMS", "RS256").split(",")
+
+    def decode(token: str, key: str, **kwargs: Any) -> dict[str, Any]:
+        return jwt.decode(token, key, algorithms=algorithms, **kwargs)
+
+    auth.jwt = SimpleNamespace(decode=decode)

@@ -28,7 +28,7 @@ from monailabel.tasks.activelearning.random import Random  # noqa: E402
 from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
-from monailabel_app.auth import access_token  # noqa: E402
+from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
 from monailabel_app.dicom import (  # noqa: E402
     LocalDicomDatastore,
@@ -110,6 +110,7 @@ class SegmentationApp(MONAILabelApp):
             },
         )
         install_dicom_fixes(get_preset(self.model_names[0]).labels)
+        install_auth_fix()
 
     def init_datastore(self) -> Datastore:
         """Local folders (of images, or of DICOM series folders) get the validating, atomic datastore;

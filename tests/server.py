@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -48,6 +49,16 @@ def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path
         if label.exists():
             shutil.copy(label, dst / "labels" / "final" / image.name)
     return dst
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """sha256 of every file below ``folders`` (the lock file aside)."""
+    out = {}
+    for folder in folders:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.name != ".lock":
+                out[str(p.relative_to(folder.parent))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
 
 
 def wait_until_answering(

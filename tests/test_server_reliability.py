@@ -22,21 +22,11 @@ from lib.networks.unet import build_unet
 from lib.planning.presets import CT_ORGANS, build_network
 from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
-from tests.server import SAMPLE_CT, Server, copy_datastore
+from tests.server import SAMPLE_CT, Server, copy_datastore, snapshot
 
 pytestmark = pytest.mark.server
 
 CASES = ["case_000.nii.gz", "case_011.nii.gz", "case_005.nii.gz"]
-
-
-def snapshot(*folders: Path) -> dict[str, str]:
-    """sha256 of every file below ``folders`` (the lock file aside)."""
-    out = {}
-    for folder in folders:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.name != ".lock":
-                out[str(p.relative_to(folder.parent))] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
 def publish_random_model(model_dir: Path) -> None:
