@@ -14,10 +14,12 @@ cerebrum (cortical grey matter around white matter, folded by band-limited rando
 filled sulci cut into the cortex, split by the interhemispheric fissure above the corpus callosum),
 cerebellum (finer folia), brainstem, deep grey nuclei and the lateral and third ventricles.
 
-Brain mask definition: a voxel is brain when its centre lies in cerebral or cerebellar grey or white
-matter, a deep grey nucleus, a ventricle (lateral or third, CSF included) or the brainstem above the
-foramen magnum. Extra-cerebral CSF (subarachnoid space, sulci, interhemispheric fissure), skull,
-scalp, eyes and the spinal cord are not brain.
+Brain mask definition (the skull-stripping convention of BET / FreeSurfer brain masks: the brain's
+envelope, not its tissue classes): a voxel is brain when its centre lies in cerebral or cerebellar
+grey or white matter, a deep grey nucleus, a ventricle (lateral or third, CSF included), the
+brainstem above the foramen magnum, or the CSF of a sulcus (inside the pial hull of the cerebrum or
+cerebellum). The subarachnoid space outside that hull, the interhemispheric fissure, skull, scalp,
+eyes and the spinal cord are not brain.
 
 Image: T1 contrast (fat > WM > deep GM > GM > soft tissue > diploe > CSF > cortical bone), averaged
 over sub-slices (box slice profile, partial volume), in-plane Gaussian PSF, a smooth multiplicative
@@ -290,6 +292,11 @@ class _Head:
 
     # -- tissue map -----------------------------------------------------------------------------
 
+    def pial_hull(self, p: tuple[np.ndarray, ...]) -> np.ndarray:
+        """True at head-frame points ``p`` inside the cerebral or cerebellar surface (sulci included)."""
+        x, y, z = (p[c] + self.warp(p, c) for c in range(3))
+        return (self.cerebrum_surface(x, y, z) < 0) | (self.cerebellum_surface(x, y, z) < 0)
+
     def tissue(self, p: tuple[np.ndarray, ...]) -> np.ndarray:
         """Tissue class (uint8 ``T``) at head-frame points ``p`` (before the shape warp)."""
         x, y, z = (p[c] + self.warp(p, c) for c in range(3))
@@ -439,7 +446,7 @@ def generate_case(
         t = head.tissue(local)
         signal += table[t].astype(np.float32)
         if m == n_sub // 2:
-            tissue, centres = t, world
+            tissue, centres, hull = t, world, head.pial_hull(local)
     signal /= n_sub
     signal *= 1.0 + 0.03 * smooth_noise(noise_rng, dims, 1.5 / sp)  # tissue texture
     signal = ndimage.gaussian_filter(signal, (0.45, 0.45, 0.0))  # in-plane PSF
@@ -449,7 +456,7 @@ def generate_case(
     magnitude = np.sqrt((signal + noise[0]) ** 2 + noise[1] ** 2)
     scale = sigma_units / sigma
     image = np.clip(np.rint(magnitude * scale), 0, 32767).astype(np.int16)
-    mask = np.isin(tissue, BRAIN).astype(np.uint8)
+    mask = (np.isin(tissue, BRAIN) | ((tissue == T.CSF) & hull)).astype(np.uint8)
     return MRICase(image, mask, affine, tissue, bias, float(scale))
 
 
