@@ -25,7 +25,7 @@ from monailabel.interfaces.datastore import Datastore  # noqa: E402
 from monailabel.tasks.activelearning.first import First  # noqa: E402
 from monailabel.tasks.activelearning.random import Random  # noqa: E402
 
-from lib.inference.predictor import BACKENDS, ImageReadError, bf16_supported  # noqa: E402
+from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge, bf16_supported  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
@@ -78,7 +78,9 @@ class SegmentationApp(MONAILabelApp):
     (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
     (``auto``|``fp32``|``bf16``; default ``auto``), ``epistemic_samples`` (MC-dropout passes; default 5),
     ``auto_update_scoring`` (re-score after every next-sample/training; default false), ``max_upload_mb``
-    (request body limit, HTTP 413 above it; default 1024).
+    (request body limit, HTTP 413 above it; default 1024), ``max_working_voxels`` (per-inference
+    memory bound: images larger than this on the model's working grid get HTTP 413; default 100e6,
+    about 3.2 GB of scores and buffers).
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
@@ -86,6 +88,7 @@ class SegmentationApp(MONAILabelApp):
         self.model_dir = conf.get("model_dir", os.path.join(app_dir, "model"))
         self.keep_versions = int(conf.get("keep_versions", "5"))
         self.backend = resolve_backend(conf.get("backend", "auto"))
+        self.max_voxels = int(float(conf.get("max_working_voxels", "100e6")))
         super().__init__(
             app_dir=app_dir,
             studies=studies,
@@ -143,7 +146,12 @@ class SegmentationApp(MONAILabelApp):
         )
         return {
             name: SegmentationInfer(
-                get_preset(name), self._store(name), self._default_checkpoint(name), self.backend, parity
+                get_preset(name),
+                self._store(name),
+                self._default_checkpoint(name),
+                self.backend,
+                parity,
+                self.max_voxels,
             )
             for name in self.model_names
         }
@@ -207,6 +215,8 @@ class SegmentationApp(MONAILabelApp):
         self._check_image(request.get("image"))
         try:
             return super().infer(request, datastore)
+        except ImageTooLarge as e:
+            raise HTTPException(413, str(e)) from None
         except ImageReadError as e:
             raise HTTPException(422, str(e)) from None
         except ValueError as e:

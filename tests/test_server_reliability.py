@@ -42,7 +42,8 @@ def server(tmp_path_factory):
     studies = copy_datastore(SAMPLE_CT, root / "studies", CASES)
     (studies / "labels" / "final" / CASES[2]).unlink()  # one image left to label
     publish_random_model(root / "model")
-    srv = Server(studies, root / "model", root / "server.log", conf={"max_upload_mb": "4"})
+    conf = {"max_upload_mb": "4", "max_working_voxels": "1e6"}
+    srv = Server(studies, root / "model", root / "server.log", conf=conf)
     srv.studies, srv.model_dir, srv.root = studies, root / "model", root
     yield srv
     srv.stop()
@@ -105,6 +106,9 @@ def test_hostile_requests_get_4xx_and_change_nothing(server, tmp_path):
             f"{url}/infer/ct_organs", params={"image": str(server.studies / CASES[0])}
         ),
         "infer unknown image": lambda: requests.post(f"{url}/infer/ct_organs", params={"image": "nope"}),
+        "infer over the memory bound": lambda: requests.post(  # case_000: 1.7M working voxels
+            f"{url}/infer/ct_organs", params={"image": CASES[0].replace(".nii.gz", "")}
+        ),
         "infer unknown model": lambda: requests.post(f"{url}/infer/nope", params={"image": image_id}),
         "infer malformed params": lambda: requests.post(
             f"{url}/infer/ct_organs", params={"image": image_id}, data={"params": "{oops"}

@@ -96,8 +96,25 @@ class ImageReadError(ValueError):
     """The input is not a readable image of the expected dimensionality with finite values."""
 
 
+class ImageTooLarge(ImageReadError):
+    """The image would exceed the per-request bound on working-grid voxels."""
+
+
+def working_voxels(shape: tuple[int, ...], affine: np.ndarray, preset: ModelPreset) -> int:
+    """Voxels an image of ``shape`` with voxel->world ``affine`` has once resampled to the preset's grid."""
+    if preset.working_size is not None:
+        return int(np.prod(preset.working_size))
+    spacing = np.linalg.norm(np.asarray(affine, np.float64)[:3, :3], axis=0)[: len(shape)]
+    return int(np.prod(np.ceil(np.asarray(shape) * spacing / np.asarray(preset.spacing))))
+
+
 class Predictor:
-    """Segment image files with one network and one preset; the network is kept loaded."""
+    """Segment image files with one network and one preset; the network is kept loaded.
+
+    ``max_voxels`` bounds the memory of one request: an image larger than that on the working grid
+    is refused with :class:`ImageTooLarge` before any resampling (scores and sliding-window buffers
+    take about 32 bytes per working voxel for a 5-class model).
+    """
 
     def __init__(
         self,
@@ -108,6 +125,7 @@ class Predictor:
         overlap: float = 0.25,
         largest_component: bool = True,
         runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        max_voxels: int | None = None,
     ) -> None:
         self.preset = preset
         self.network = network.eval()
@@ -116,13 +134,15 @@ class Predictor:
         self.sw_batch_size = sw_batch_size
         self.overlap = overlap
         self.largest_component = largest_component
+        self.max_voxels = max_voxels
         self._load = loading(["image"])
         self._pre = preprocessing(preset)
 
     def preprocess(self, image_path: str) -> tuple[torch.Tensor, np.ndarray, tuple[int, ...]]:
         """Read and preprocess an image: (working-grid image (1, *spatial), input affine, input shape).
 
-        Raises ``ImageReadError`` for unreadable files, wrong dimensionality or non-finite values.
+        Raises ``ImageReadError`` for unreadable files, wrong dimensionality or non-finite values, and
+        ``ImageTooLarge`` above ``max_voxels``.
         """
         try:
             data = self._load({"image": image_path})
@@ -133,6 +153,12 @@ class Predictor:
         orig_shape = tuple(int(s) for s in data["image"].shape[1:])
         if len(orig_shape) != self.preset.spatial_dims:
             raise ImageReadError(f"expected a {self.preset.spatial_dims}-D image, got shape {orig_shape}")
+        n = working_voxels(orig_shape, orig_affine, self.preset)
+        if self.max_voxels is not None and n > self.max_voxels:
+            raise ImageTooLarge(
+                f"image too large: {n / 1e6:.0f}M voxels on the model's working grid "
+                f"(limit {self.max_voxels / 1e6:.0f}M, conf max_working_voxels)"
+            )
         image = self._pre(data)["image"]
         if not torch.isfinite(image).all():
             raise ImageReadError("image contains non-finite values")

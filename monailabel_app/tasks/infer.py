@@ -36,6 +36,7 @@ class SegmentationInfer(InferTask):
         default_checkpoint: str,
         backend: str,
         parity_image: str | None = None,
+        max_voxels: int | None = None,
     ) -> None:
         super().__init__(
             type=InferType.SEGMENTATION,
@@ -49,6 +50,7 @@ class SegmentationInfer(InferTask):
         self.default_checkpoint = default_checkpoint
         self.backend = backend
         self.parity_image = parity_image
+        self.max_voxels = max_voxels
         self._parity: dict[str, float] = {}
         self._lock = threading.Lock()
         self._served: tuple[str, float] | None = None
@@ -102,7 +104,9 @@ class SegmentationInfer(InferTask):
                 backend, runner = self._guarded_backend(
                     preset, network, str(cache / f"{os.path.basename(path)}.onnx")
                 )
-                self._predictor = Predictor(preset, network, backend=backend, runner=runner)
+                self._predictor = Predictor(
+                    preset, network, backend=backend, runner=runner, max_voxels=self.max_voxels
+                )
                 self._served, self._version = key, version
                 logger.info("%s: serving model version %s from %s", self.preset.name, version, path)
             return self._predictor, self._version
