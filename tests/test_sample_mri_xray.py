@@ -78,6 +78,10 @@ def test_mri_brain_inside_head_and_t1_contrast(head: tuple) -> None:
     corrected = case.image / case.bias
     wm, gm, csf = (np.median(corrected[case.tissue == t]) for t in (mri.T.WM, mri.T.GM, mri.T.CSF))
     assert wm > 1.2 * gm and gm > 1.8 * csf
+    # skull-stripping convention: sulcal CSF (inside the pial hull) is brain, the outer CSF is not
+    csf_in_mask = ((case.tissue == mri.T.CSF) & (case.mask > 0)).sum() / (case.mask > 0).sum()
+    assert 0.01 < csf_in_mask < 0.15
+    assert ((case.tissue == mri.T.CSF) & (case.mask == 0)).sum() > 0.2 * (case.mask > 0).sum() * csf_in_mask
 
 
 def test_mri_bias_field_present(head: tuple) -> None:
