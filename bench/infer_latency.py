@@ -3,8 +3,8 @@
     python bench/infer_latency.py [--repeats 3] [--big 2] [--backend auto] [--compare-radiology]
 
 Starts the real `monailabel start_server` on a temporary datastore holding the held-out sample CT
-cases plus ``--big`` generated 512x512 volumes (the first at 0.78 x 0.78 x 2.5 mm with 160 slices,
-the reference volume of issue 8; the others drawn at 0.7-0.9 mm, 1.5-5 mm, 150-300 slices), infers
+cases plus ``--big`` (at most 3) generated 512x512 full-FOV volumes (0.78 x 0.78 x 2.5 mm x 160
+slices, the reference volume of issue 8; 0.7 x 0.7 x 1.5 mm x 200; 0.9 x 0.9 x 5 mm x 150), infers
 each ``--repeats`` times through the HTTP API, and prints one JSON summary: per-stage latency
 (pre / infer / invert / post / write / total, seconds, median over repeats), end-to-end HTTP time,
 peak server RSS (MB, server process tree, sampled every 0.2 s), and Dice against the labels.
@@ -84,16 +84,15 @@ def dice(pred: np.ndarray, truth: np.ndarray, value_pred: int, value_truth: int)
     return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
 
 
+BIG = ((0.78, 2.5, 160), (0.7, 1.5, 200), (0.9, 5.0, 150))  # (pixel mm, slice mm, slices)
+
+
 def add_big_volumes(studies: Path, count: int) -> None:
-    """Write ``count`` generated full-FOV 512x512 CT volumes (with labels) into a datastore."""
+    """Write ``count`` generated full-FOV 512x512 CT volumes (with labels) into a datastore: the first
+    is issue 8's reference grid, the others thin and thick-slice studies (see ``BIG``)."""
     gen = generator()
-    rng = np.random.default_rng(7)
-    for i in range(count):
-        if i == 0:
-            spacing, slices = (0.78, 0.78, 2.5), 160
-        else:
-            spacing = (float(rng.uniform(0.7, 0.9)),) * 2 + (float(rng.choice([1.5, 2.5, 5.0])),)
-            slices = int(rng.integers(150, 301))
+    for i, (pixel, thickness, slices) in enumerate(BIG[:count]):
+        spacing = (pixel, pixel, thickness)
         hu, label, affine = gen.generate_ct_case(100 + i, spacing=spacing, shape=(512, 512, slices))
         nib.save(nib.Nifti1Image(hu, affine), studies / f"big_{i}.nii.gz")
         nib.save(nib.Nifti1Image(label, affine), studies / "labels" / "final" / f"big_{i}.nii.gz")
