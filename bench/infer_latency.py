@@ -138,7 +138,7 @@ def train_radiology(server: Server, epochs: int) -> float:
     )
     r.raise_for_status()
     info = wait_for_task(server.url, "train", timeout=3600)
-    if info.get("status") != "SUCCESS":
+    if info.get("status") != "DONE":
         raise RuntimeError(f"radiology training failed: {info}\n{server.tail()}")
     return time.perf_counter() - t
 
