@@ -34,6 +34,7 @@ import nibabel as nib
 import numpy as np
 import psutil
 import requests
+from requests_toolbelt.multipart.decoder import MultipartDecoder
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -105,10 +106,11 @@ def infer(url: str, model: str, image: str) -> tuple[np.ndarray, dict, float]:
     r = requests.post(f"{url}/infer/{model}", params={"image": image}, timeout=1800)
     seconds = time.perf_counter() - t
     r.raise_for_status()
-    boundary = r.headers["content-type"].split("boundary=")[1].encode()
-    parts = r.content.split(b"--" + boundary)
-    body = next(p for p in parts if b'name="params"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
-    blob = next(p for p in parts if b'name="image"' in p).split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n")
+    parts = {
+        part.headers[b"Content-Disposition"].split(b'name="')[1].split(b'"')[0]: part.content
+        for part in MultipartDecoder.from_response(r).parts
+    }
+    body, blob = parts[b"params"], parts[b"image"]
     if blob[:2] == b"\x1f\x8b":
         blob = gzip.decompress(blob)
     label = np.asarray(nib.Nifti1Image.from_bytes(blob).dataobj)
