@@ -108,15 +108,15 @@ def reference_restore(logits: torch.Tensor, src: np.ndarray, dst: np.ndarray, sh
     return np.argmax(np.stack(scores), axis=0).reshape(shape).astype(np.uint8)
 
 
+@pytest.mark.parametrize("theta", [0.3, 0.0])  # oblique (all interpolated) and axis-aligned (mixed cells)
 @pytest.mark.parametrize("touch_border", [False, True])
-def test_foreground_box_restore_equals_full_restore(touch_border):
+def test_foreground_box_restore_equals_full_restore(touch_border, theta):
     rng = np.random.default_rng(3)
     logits = torch.tensor(rng.normal(size=(3, 12, 10, 8)), dtype=torch.float32)
-    logits[0] += 4.0  # background wins almost everywhere ...
-    logits[1, 5:7, 4:6, 3:5] += 8.0  # ... except a small blob
+    logits[0] += 6.0  # background wins everywhere ...
+    logits[1, 5:7, 4:6, 3:5] += 12.0  # ... except a small blob
     if touch_border:
-        logits[2, 0, 9, 7] += 8.0  # and a voxel in a corner, whose clamped score extends outward
-    theta = 0.3
+        logits[2, 0, 9, 7] += 12.0  # and a voxel in a corner, whose clamped score extends outward
     rot = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
     dst = np.eye(4)
     dst[:3, :3] = rot @ np.diag([0.7, 0.9, 1.3])
@@ -126,3 +126,12 @@ def test_foreground_box_restore_equals_full_restore(touch_border):
     label = restore_labels(logits, src, dst, shape, slab=5)
     np.testing.assert_array_equal(label, reference_restore(logits, src, dst, shape))
     assert (label == 1).any() and (label == 2).any() == touch_border
+
+
+def test_class_argmax_matches_torch_argmax_including_ties():
+    from lib.inference.geometry import class_argmax
+
+    scores = torch.tensor(np.random.default_rng(5).integers(0, 3, (4, 6, 5, 3)), dtype=torch.float32)
+    result = class_argmax(scores)  # integer scores: many ties, the first maximum wins
+    assert result.dtype == np.uint8
+    np.testing.assert_array_equal(result, scores.argmax(dim=0).numpy())

@@ -13,7 +13,7 @@ import torch
 from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
-from lib.inference.geometry import restore_labels
+from lib.inference.geometry import class_argmax, restore_labels
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
@@ -61,7 +61,7 @@ def keep_largest_components(logits: torch.Tensor) -> torch.Tensor:
     of a dropped component get that class's score lowered below every other score, so the restored
     label never shows them.
     """
-    label = logits.argmax(dim=0).to(torch.uint8).numpy()
+    label = class_argmax(logits)
     floor = float(logits.min()) - 1.0
     for c, box in enumerate(ndimage.find_objects(label), start=1):
         if box is None:
