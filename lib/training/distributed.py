@@ -42,6 +42,7 @@ def _worker(rank: int, world_size: int, backend: str, port: int, fn: Callable[..
             torch.cuda.set_device(rank)
         torch.manual_seed(rank)
         fn(*args)
+        dist.barrier()  # no rank tears down the group while another still talks to it
     finally:
         dist.destroy_process_group()
 
