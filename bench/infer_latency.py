@@ -20,6 +20,7 @@ the ratios ours / radiology (per-case total latency, peak RSS).
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import importlib.util
 import json
@@ -39,6 +40,7 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from lib.metrics.dice import dice as metric_dice  # noqa: E402
 from tests.server import SAMPLE_CT, Server, copy_datastore, wait_for_task  # noqa: E402
 
 HELD_OUT = ["case_000.nii.gz", "case_006.nii.gz", "case_011.nii.gz"]  # val/test of the shipped model
@@ -46,8 +48,9 @@ SPLEEN = 2  # value of the spleen in our labels
 RADIOLOGY_APP = Path(sys.prefix) / "monailabel" / "sample-apps" / "radiology"
 
 
+@functools.cache
 def generator():
-    """The sample-data CT generator module (``sample-data/generate.py``)."""
+    """The sample-data CT generator module (``sample-data/generate.py``), loaded once."""
     sys.path.insert(0, str(REPO / "sample-data"))
     spec = importlib.util.spec_from_file_location("ct_generate", REPO / "sample-data" / "generate.py")
     module = importlib.util.module_from_spec(spec)
@@ -82,8 +85,7 @@ class PeakRss:
 
 
 def dice(pred: np.ndarray, truth: np.ndarray, value_pred: int, value_truth: int) -> float:
-    a, b = pred == value_pred, truth == value_truth
-    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+    return metric_dice(pred == value_pred, truth == value_truth)
 
 
 BIG = ((0.78, 2.5, 160), (0.7, 1.5, 200), (0.9, 5.0, 150))  # (pixel mm, slice mm, slices)

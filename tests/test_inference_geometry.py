@@ -135,3 +135,22 @@ def test_class_argmax_matches_torch_argmax_including_ties():
     result = class_argmax(scores)  # integer scores: many ties, the first maximum wins
     assert result.dtype == np.uint8
     np.testing.assert_array_equal(result, scores.argmax(dim=0).numpy())
+
+
+def test_keep_largest_components_returns_the_label_of_the_suppressed_scores():
+    from lib.inference.geometry import class_argmax
+    from lib.inference.predictor import keep_largest_components
+
+    logits = torch.zeros(3, 20, 20, 10)
+    logits[1, 2:10, 2:10, 2:8] = 5.0  # large class-1 blob
+    logits[1, 14:16, 14:16, 2:4] = 5.0  # small class-1 island ...
+    logits[2, 14:16, 14:16, 2:4] = 3.0  # ... where class 2 is the runner-up
+    label = keep_largest_components(logits)
+    np.testing.assert_array_equal(label, class_argmax(logits))  # consistent with the changed scores
+    assert (label == 1).sum() == 8 * 8 * 6 and (label[14:16, 14:16, 2:4] == 2).all()
+    src = np.diag([2.0, 2.0, 2.0, 1.0])
+    dst_shape = (40, 40, 20)
+    np.testing.assert_array_equal(
+        restore_labels(logits, src, np.eye(4), dst_shape, label=label),
+        restore_labels(logits, src, np.eye(4), dst_shape),
+    )

@@ -22,5 +22,5 @@ def test_image_over_the_bound_is_refused_before_resampling():
     network = build_network(CT_ORGANS)
     tensor, _, _ = Predictor(CT_ORGANS, network, max_voxels=700_000).preprocess(image)
     assert np.prod(tensor.shape[1:]) <= 700_000
-    with pytest.raises(ImageTooLarge, match="limit 1M"):
+    with pytest.raises(ImageTooLarge, match="limit 0.6M"):
         Predictor(CT_ORGANS, network, max_voxels=600_000).preprocess(image)

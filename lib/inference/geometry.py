@@ -54,6 +54,7 @@ def restore_labels(
     dst_affine: np.ndarray,
     dst_shape: tuple[int, ...],
     slab: int = 16,
+    label: np.ndarray | None = None,
 ) -> np.ndarray:
     """Resample class scores onto another grid and take the argmax there, slab by slab.
 
@@ -63,16 +64,19 @@ def restore_labels(
     interpolated at each target voxel centre (clamped at the source border), so boundaries are
     placed at sub-voxel precision. Only the target box that can hold foreground is interpolated (see
     :func:`foreground_box`; the rest is background by construction), and memory stays bounded by
-    one slab of ``slab`` target slices. Returns a uint8 label map of ``dst_shape``.
+    one slab of ``slab`` target slices. ``label``: the argmax of ``logits`` when the caller already has
+    it. Returns a uint8 label map of ``dst_shape``.
     """
     if logits.ndim == 3 and len(dst_shape) == 2:
-        return restore_labels(logits[..., None], src_affine, dst_affine, (*dst_shape, 1), slab)[..., 0]
+        label = None if label is None else label[..., None]
+        return restore_labels(logits[..., None], src_affine, dst_affine, (*dst_shape, 1), slab, label)[..., 0]
     if logits.ndim != 4 or len(dst_shape) != 3:
         raise ValueError("restore_labels expects (C, X, Y[, Z]) logits and a target shape of the same rank")
     out = np.zeros(dst_shape, dtype=np.uint8)
     src_affine = np.asarray(src_affine, np.float64)
     dst_affine = np.asarray(dst_affine, np.float64)
-    label = class_argmax(logits)
+    if label is None:
+        label = class_argmax(logits)
     box = foreground_box(label, np.linalg.inv(dst_affine) @ src_affine, dst_shape)
     if box is None or any(s.start >= s.stop for s in box):
         return out
@@ -80,7 +84,7 @@ def restore_labels(
     to_src = np.linalg.inv(src_affine) @ dst_affine
     axes = _axis_map(to_src[:3, :3])
     if axes is not None:
-        _restore_axis_aligned(logits.float(), label, to_src, axes, box, out)
+        _restore_axis_aligned(logits, label, to_src, axes, box, out)
         return out
     # grid_sample wants normalised coords (align_corners=True) in reversed axis order (z, y, x)
     scale = 2.0 / np.maximum(src_shape - 1, 1)
@@ -151,7 +155,7 @@ def _restore_axis_aligned(
     src = np.empty((todo[0].size, 3), np.float32)
     for d, a in enumerate(axes):  # grid_sample: normalised, aligned corners, (z, y, x) order
         src[:, 2 - a] = coords[d][todo[d]] * (2.0 / max(n[a] - 1, 1)) - 1.0
-    vol = logits.unsqueeze(0)
+    vol = logits.float().unsqueeze(0)
     chunk = 1 << 20
     for i in range(0, len(src), chunk):
         grid = torch.from_numpy(src[i : i + chunk]).view(1, -1, 1, 1, 3)

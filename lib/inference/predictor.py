@@ -54,12 +54,13 @@ def predict_logits(
     return out[0].float()
 
 
-def keep_largest_components(logits: torch.Tensor) -> torch.Tensor:
-    """Suppress every connected component of each foreground class but its largest (in place).
+def keep_largest_components(logits: torch.Tensor) -> np.ndarray:
+    """Suppress every connected component of each foreground class but its largest (in place) and
+    return the argmax label of the suppressed scores (uint8, what :func:`restore_labels` reuses).
 
     Works on the argmax of ``logits`` (C, *spatial), each class inside its own bounding box; voxels
     of a dropped component get that class's score lowered below every other score, so the restored
-    label never shows them.
+    label never shows them, and take the runner-up's label.
     """
     label = class_argmax(logits)
     floor = float(logits.min()) - 1.0
@@ -70,9 +71,11 @@ def keep_largest_components(logits: torch.Tensor) -> torch.Tensor:
         if n <= 1:
             continue
         sizes = np.bincount(comps.ravel())[1:]
-        drop = torch.from_numpy((comps > 0) & (comps != 1 + int(sizes.argmax())))
-        logits[(c, *box)][drop] = floor
-    return logits
+        drop = (comps > 0) & (comps != 1 + int(sizes.argmax()))
+        scores = logits[(slice(None), *box)]
+        scores[c][torch.from_numpy(drop)] = floor
+        label[box][drop] = class_argmax(scores[:, torch.from_numpy(drop)])
+    return label
 
 
 @dataclass
@@ -156,8 +159,8 @@ class Predictor:
         n = working_voxels(orig_shape, orig_affine, self.preset)
         if self.max_voxels is not None and n > self.max_voxels:
             raise ImageTooLarge(
-                f"image too large: {n / 1e6:.0f}M voxels on the model's working grid "
-                f"(limit {self.max_voxels / 1e6:.0f}M, conf max_working_voxels)"
+                f"image too large: {n / 1e6:.1f}M voxels on the model's working grid "
+                f"(limit {self.max_voxels / 1e6:.1f}M, conf max_working_voxels)"
             )
         image = self._pre(data)["image"]
         if not torch.isfinite(image).all():
@@ -173,10 +176,11 @@ class Predictor:
             self.runner, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
         )
         t2 = time.perf_counter()
-        if self.largest_component:
-            logits = keep_largest_components(logits)
+        working_label = keep_largest_components(logits) if self.largest_component else None
         t3 = time.perf_counter()
-        label = restore_labels(logits, np.asarray(image.affine, np.float64), orig_affine, orig_shape)
+        label = restore_labels(
+            logits, np.asarray(image.affine, np.float64), orig_affine, orig_shape, label=working_label
+        )
         t4 = time.perf_counter()
         timings = {"pre": t1 - t0, "infer": t2 - t1, "post": t3 - t2, "invert": t4 - t3}
         return Prediction(label=label, affine=orig_affine, timings=timings)
