@@ -40,12 +40,12 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.radiology import MODEL as RADIOLOGY_MODEL  # noqa: E402
+from bench.radiology import SPLEEN, start_server, write_spleen_label  # noqa: E402
 from lib.metrics.dice import dice as metric_dice  # noqa: E402
 from tests.server import SAMPLE_CT, Server, copy_datastore, wait_for_task  # noqa: E402
 
 HELD_OUT = ["case_000.nii.gz", "case_006.nii.gz", "case_011.nii.gz"]  # val/test of the shipped model
-SPLEEN = 2  # value of the spleen in our labels
-RADIOLOGY_APP = Path(sys.prefix) / "monailabel" / "sample-apps" / "radiology"
 
 
 @functools.cache
@@ -138,7 +138,7 @@ def train_radiology(server: Server, epochs: int) -> float:
     """Train the radiology app's segmentation_spleen briefly; returns the wall seconds it took."""
     t = time.perf_counter()
     r = requests.post(
-        f"{server.url}/train/segmentation_spleen", json={"max_epochs": epochs, "val_split": 0.0}, timeout=60
+        f"{server.url}/train/{RADIOLOGY_MODEL}", json={"max_epochs": epochs, "val_split": 0.0}, timeout=60
     )
     r.raise_for_status()
     info = wait_for_task(server.url, "train", timeout=3600)
@@ -154,15 +154,10 @@ def radiology_server(tmp: Path, names: list[str], epochs: int, volumes: int) -> 
     studies = tmp / "radiology-studies"
     generator().write_wide_cases(studies, volumes)
     for label in (studies / "labels" / "final").glob("*.nii.gz"):
-        lab = nib.load(label)
-        spleen = (np.asarray(lab.dataobj) == SPLEEN).astype(np.uint8)
-        nib.save(nib.Nifti1Image(spleen, lab.affine), label)
+        write_spleen_label(label, label)
     for name in names:  # the benchmark volumes, unlabelled (their truth stays with our datastore)
         shutil.copy(tmp / "studies" / name, studies / name)
-    app = shutil.copytree(RADIOLOGY_APP, tmp / "radiology-app", ignore=shutil.ignore_patterns("model"))
-    conf = {"models": "segmentation_spleen", "use_pretrained_model": "false", "sam2": "false"}
-    env = {"MLFLOW_ALLOW_FILE_STORE": "true"}  # its trainer logs to an mlflow file store
-    server = Server(studies, tmp / "radiology-model", tmp / "radiology.log", conf=conf, app=str(app), env=env)
+    server = start_server(studies, tmp)
     try:
         return server, train_radiology(server, epochs)
     except BaseException:
@@ -195,7 +190,7 @@ def main() -> int:
             )
         servers["ours"] = Server(studies, tmp / "model", tmp / "server.log", conf={"backend": args.backend})
         meters = {key: PeakRss(server.proc.pid) for key, server in servers.items()}
-        models = {"ours": ("ct_organs", SPLEEN), "radiology": ("segmentation_spleen", 1)}
+        models = {"ours": ("ct_organs", SPLEEN), "radiology": (RADIOLOGY_MODEL, 1)}
         cases: dict = {}
         for name in names:
             image = name.replace(".nii.gz", "")
