@@ -20,7 +20,8 @@ import requests
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from tests.server import free_port, wait_until_answering
+from lib.training.distributed import free_port
+from tests.server import wait_until_answering
 
 ORTHANC_BIN = Path("/usr/sbin/Orthanc")
 INSTALL_HINT = "apt-get install -y orthanc orthanc-dicomweb"

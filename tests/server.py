@@ -8,7 +8,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ from pathlib import Path
 
 import requests
 
+from lib.training.distributed import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CT = REPO_ROOT / "sample-data" / "ct"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def slicer_client_module():
