@@ -1,6 +1,7 @@
 """Training throughput and time-to-Dice on the sample CT data, through the project's training recipe.
 
-    python bench/train_speed.py [--target 0.90] [--budget-min 30] [--epochs 120] [--compare-radiology]
+    python bench/train_speed.py [--target 0.90] [--budget-min 30] [--epochs 120] [--lr 1e-3]
+                                [--compare-radiology | --radiology-from SUMMARY.json]
 
 Trains ct_organs from scratch (the shipped recipe: AdamW 1e-3, cosine, bf16 autocast where available,
 4 patches per image) on the sample datastore's training split, validating every 5 epochs, and prints
@@ -67,7 +68,7 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
     def should_stop() -> bool:
         return reached("val_dice") is not None or time.perf_counter() - start > args.budget_min * 60
 
-    config = TrainConfig(max_epochs=args.epochs, lr=1e-3, val_interval=5, early_stop_patience=args.epochs)
+    config = TrainConfig(max_epochs=args.epochs, lr=args.lr, val_interval=5, early_stop_patience=args.epochs)
     # the split is seeded, so it is the shipped model's split (same val/test cases)
     _, _, split = run_training(
         preset,
@@ -180,16 +181,27 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=120)
     parser.add_argument("--compare-radiology", action="store_true")
     parser.add_argument("--radiology-budget-min", type=float, default=60.0)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--radiology-from",
+        type=Path,
+        help="compare against the radiology arm of an earlier --compare-radiology summary (JSON) "
+        "instead of training it again (same machine, data and split)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="train-speed-"))
-    summary: dict = {"date": time.strftime("%Y-%m-%d"), "target_dice": args.target}
+    summary: dict = {"date": time.strftime("%Y-%m-%d"), "target_dice": args.target, "lr": args.lr}
     summary["ours"], split = train_ours(args, work)
     print(json.dumps(summary, indent=1), flush=True)
-    if args.compare_radiology:
+    if args.radiology_from:
+        summary["radiology"] = json.loads(args.radiology_from.read_text())["radiology"]
+        summary["radiology"]["from"] = str(args.radiology_from)
+    elif args.compare_radiology:
         ours = summary["ours"]["seconds_to_spleen_target"]
         cap = args.radiology_budget_min * 60
         budget = min(4.05 * ours, cap) if ours else cap  # 4x ours: enough to show a ratio <= 1/4
         summary["radiology"] = train_radiology(split, work, args.target, budget)
+    if "radiology" in summary:
         thresholds = (*RATIO_THRESHOLDS, args.target)
         summary["spleen_time_to_dice"] = spleen_time_ratios(summary["ours"], summary["radiology"], thresholds)
         print(json.dumps(summary, indent=1))
