@@ -151,24 +151,35 @@ def train_radiology(split: dict[str, list], work: Path, target: float, budget_s:
     }
 
 
-def time_to(curve: list[list], column: int, threshold: float) -> float | None:
-    """Wall seconds of the first validation whose ``column`` reached ``threshold`` (curve rows start
-    with the wall seconds)."""
+def time_to(curve: list[list], column: int, threshold: float, settled: bool = False) -> float | None:
+    """Wall seconds of the first validation whose ``column`` reached ``threshold`` or, ``settled``, of
+    the first one from which every later validation of the run stayed at or above it (curve rows start
+    with the wall seconds); None if there is none."""
+    below = [i for i, row in enumerate(curve) if row[column] < threshold]
+    if settled:
+        first = below[-1] + 1 if below else 0
+        return curve[first][0] if first < len(curve) else None
     return next((row[0] for row in curve if row[column] >= threshold), None)
 
 
 def spleen_time_ratios(ours: dict, radiology: dict, thresholds: tuple[float, ...]) -> dict[str, dict]:
-    """Per spleen-Dice threshold: both trainers' time to reach it and ours / theirs (an upper bound,
-    ``ratio_at_most``, when theirs never reached it in the ``seconds_run`` it had)."""
-    out = {}
+    """Per spleen-Dice threshold, for the ``first`` time each trainer reached it and for the time it
+    ``settled`` at or above it: both times and ours / theirs. Where theirs did not get there, the
+    ratio is an upper bound (``ratio_at_most``): against their whole run for ``first``, against their
+    last validation below the threshold for ``settled``."""
+    out: dict[str, dict] = {}
     for threshold in thresholds:
-        mine, theirs = time_to(ours["curve"], 3, threshold), time_to(radiology["curve"], 1, threshold)
-        row: dict = {"ours_seconds": mine, "radiology_seconds": theirs}
-        if mine is not None and theirs is not None:
-            row["ratio"] = mine / theirs
-        elif mine is not None:
-            row["ratio_at_most"] = mine / radiology["seconds_run"]
-        out[f"{threshold:.2f}"] = row
+        out[f"{threshold:.2f}"] = {}
+        for mode in ("first", "settled"):
+            mine = time_to(ours["curve"], 3, threshold, mode == "settled")
+            theirs = time_to(radiology["curve"], 1, threshold, mode == "settled")
+            row: dict = {"ours_seconds": mine, "radiology_seconds": theirs}
+            if mine is not None and theirs is not None:
+                row["ratio"] = mine / theirs
+            elif mine is not None:
+                last_below = [wall for wall, dice, _ in radiology["curve"] if dice < threshold][-1]
+                row["ratio_at_most"] = mine / (radiology["seconds_run"] if mode == "first" else last_below)
+            out[f"{threshold:.2f}"][mode] = row
     return out
 
 
