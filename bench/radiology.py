@@ -7,6 +7,7 @@ one label.
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -32,11 +33,15 @@ def write_spleen_label(source: Path, target: Path, pad_z: int = 0) -> None:
     _save_padded(spleen, lab.affine, target, pad_z, 0)
 
 
-def write_padded_image(source: Path, target: Path, pad_z: int, fill: float = -1000.0) -> None:
-    """Copy a CT image with ``pad_z`` slices of air added on each side of the slab: the radiology
-    trainer takes fixed 96 mm random crops and crashes on thinner volumes."""
+def write_padded_image(source: Path, target: Path, min_extent_mm: float, fill: float = -1000.0) -> int:
+    """Copy a CT image with slices of air added on each side of the slab until it spans at least
+    ``min_extent_mm`` along its third axis (the radiology trainer takes fixed 96 mm random crops and
+    crashes on thinner volumes); returns the slices added per side."""
     img = nib.load(source)
+    thickness = float(img.header.get_zooms()[2])
+    pad_z = math.ceil(max(0.0, min_extent_mm - img.shape[2] * thickness) / (2 * thickness))
     _save_padded(np.asarray(img.dataobj), img.affine, target, pad_z, fill)
+    return pad_z
 
 
 def _save_padded(array: np.ndarray, affine: np.ndarray, target: Path, pad_z: int, fill: float) -> None:

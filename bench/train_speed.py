@@ -22,9 +22,10 @@ not get there. ``spleen_time_to_dice`` compares both trainers' time to spleen va
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
-import math
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +34,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import nibabel as nib  # noqa: E402
 import requests  # noqa: E402
 
 from bench.radiology import MODEL as RADIOLOGY_MODEL  # noqa: E402
@@ -47,6 +47,7 @@ from lib.training.recipe import run_training  # noqa: E402
 RATIO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # spleen val Dice levels compared besides --target
 CROP_MM = 100.0  # the radiology trainer's 96-voxel crop at 1 mm, plus a margin
 VAL_LINE = re.compile(r"Epoch\[(\d+)\] Metrics -- .*?val_mean_dice: ([0-9.]+)")  # its evaluator's log
+ITER_LINE = re.compile(r"^(\S+ \S+) - INFO - Epoch: (\d+)/\d+, Iter: (\d+)/\d+ ", re.M)  # its trainer's log
 
 
 def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, list]]:
@@ -54,19 +55,19 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
     preset = get_preset("ct_organs")
     items = datastore_items(str(REPO / "sample-data" / "ct"))
     num_samples, start = 4, time.perf_counter()
-    log: list[dict] = []
+    epoch_seconds: list[tuple[float, bool]] = []  # (seconds, validated)
+    curve: list[list] = []  # [wall seconds, epoch, mean val Dice, spleen val Dice]
 
     def on_epoch(stats: EpochStats, _: TrainResult) -> None:
-        entry = {"epoch": stats.epoch, "seconds": stats.seconds, "wall": time.perf_counter() - start}
+        epoch_seconds.append((stats.seconds, stats.val_mean_dice is not None))
         if stats.val_mean_dice is not None:
-            entry |= {"val_dice": stats.val_mean_dice, "val_spleen_dice": stats.val_dice["spleen"]}
-        log.append(entry)
-
-    def reached(key: str) -> float | None:
-        return next((e["wall"] for e in log if e.get(key, 0.0) >= args.target), None)
+            wall = round(time.perf_counter() - start, 1)
+            curve.append([wall, stats.epoch, stats.val_mean_dice, stats.val_dice["spleen"]])
 
     def should_stop() -> bool:
-        return reached("val_dice") is not None or time.perf_counter() - start > args.budget_min * 60
+        return (
+            time_to(curve, 2, args.target) is not None or time.perf_counter() - start > args.budget_min * 60
+        )
 
     config = TrainConfig(max_epochs=args.epochs, lr=args.lr, val_interval=5, early_stop_patience=args.epochs)
     # the split is seeded, so it is the shipped model's split (same val/test cases)
@@ -82,21 +83,18 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
         should_stop=should_stop,
     )
     patches_per_epoch = len(split["train"]) * num_samples
-    train_seconds = [e["seconds"] for e in log if "val_dice" not in e]
-    validated = [e for e in log if "val_dice" in e]
+    train_seconds = [seconds for seconds, validated in epoch_seconds if not validated]
     return {
         "train_cases": len(split["train"]),
         "val_cases": len(split["val"]),
         "patch_size": list(preset.patch_size),
-        "patches_per_second": patches_per_epoch / (sum(train_seconds) / len(train_seconds))
-        if train_seconds
-        else None,
-        "seconds_per_epoch_median": sorted(e["seconds"] for e in log)[len(log) // 2] if log else None,
-        "epochs_run": len(log),
-        "best_val_dice": max((e["val_dice"] for e in validated), default=None),
-        "seconds_to_target": reached("val_dice"),
-        "seconds_to_spleen_target": reached("val_spleen_dice"),
-        "curve": [[round(e["wall"], 1), e["epoch"], e["val_dice"], e["val_spleen_dice"]] for e in validated],
+        "patches_per_second": patches_per_epoch / statistics.mean(train_seconds) if train_seconds else None,
+        "seconds_per_epoch_median": statistics.median(s for s, _ in epoch_seconds) if epoch_seconds else None,
+        "epochs_run": len(epoch_seconds),
+        "best_val_dice": max((row[2] for row in curve), default=None),
+        "seconds_to_target": time_to(curve, 2, args.target),
+        "seconds_to_spleen_target": time_to(curve, 3, args.target),
+        "curve": curve,
     }, split
 
 
@@ -108,11 +106,8 @@ def radiology_datastore(split: dict[str, list], studies: Path) -> dict[str, list
         lists[part] = []
         for item in split[part]:
             name = Path(item["image"]).name
-            thickness = nib.load(item["image"]).header.get_zooms()[2]
-            extent = nib.load(item["image"]).shape[2] * thickness
-            pad = math.ceil(max(0.0, CROP_MM - extent) / (2 * thickness))
             image, label = studies / name, studies / "labels" / "final" / name
-            write_padded_image(Path(item["image"]), image, pad)
+            pad = write_padded_image(Path(item["image"]), image, CROP_MM)
             write_spleen_label(Path(item["label"]), label, pad)
             lists[part].append({"image": str(image), "label": str(label)})
     return lists
@@ -138,28 +133,45 @@ def train_radiology(split: dict[str, list], work: Path, target: float, budget_s:
         requests.delete(f"{server.url}/train/", timeout=60)
     finally:
         server.stop()
-    reached = next((wall for wall, dice, _ in curve if dice >= target), None)
     return {
         "train_cases": len(lists["train"]),
         "val_cases": len(lists["val"]),
         "epochs_validated": len(curve),
         "best_val_dice": max((dice for _, dice, _ in curve), default=None),
-        "seconds_to_target": reached,
-        "seconds_to_target_at_least": reached if reached is not None else round(elapsed, 1),
+        "seconds_to_target": time_to(curve, 1, target),
         "seconds_run": round(elapsed, 1),
+        **radiology_throughput(server.log.read_text()),
         "curve": curve,
     }
+
+
+def radiology_throughput(log: str) -> dict[str, float | None]:
+    """The radiology trainer's training speed from its per-iteration log lines (one 96^3 crop per
+    iteration at its default batch size 1): an epoch of n iterations lasts (last - first line) * n / (n-1),
+    validation excluded; medians over the epochs."""
+    stamps: dict[int, list[tuple[int, datetime.datetime]]] = {}
+    for when, epoch, iteration in ITER_LINE.findall(log):
+        stamps.setdefault(int(epoch), []).append((int(iteration), datetime.datetime.fromisoformat(when)))
+    epochs = [  # (iterations, seconds) of the epochs logged from their first iteration on
+        (len(lines), (lines[-1][1] - lines[0][1]).total_seconds() * len(lines) / (len(lines) - 1))
+        for lines in stamps.values()
+        if len(lines) > 1 and lines[0][0] == 1
+    ]
+    if not epochs:
+        return {"train_seconds_per_epoch_median": None, "patches_per_second": None}
+    seconds, iterations = statistics.median(t for _, t in epochs), max(n for n, _ in epochs)
+    return {"train_seconds_per_epoch_median": seconds, "patches_per_second": iterations / seconds}
 
 
 def time_to(curve: list[list], column: int, threshold: float, settled: bool = False) -> float | None:
     """Wall seconds of the first validation whose ``column`` reached ``threshold`` or, ``settled``, of
     the first one from which every later validation of the run stayed at or above it (curve rows start
     with the wall seconds); None if there is none."""
+    if not settled:
+        return next((row[0] for row in curve if row[column] >= threshold), None)
     below = [i for i, row in enumerate(curve) if row[column] < threshold]
-    if settled:
-        first = below[-1] + 1 if below else 0
-        return curve[first][0] if first < len(curve) else None
-    return next((row[0] for row in curve if row[column] >= threshold), None)
+    first = below[-1] + 1 if below else 0
+    return curve[first][0] if first < len(curve) else None
 
 
 def spleen_time_ratios(ours: dict, radiology: dict, thresholds: tuple[float, ...]) -> dict[str, dict]:
@@ -176,9 +188,9 @@ def spleen_time_ratios(ours: dict, radiology: dict, thresholds: tuple[float, ...
             row: dict = {"ours_seconds": mine, "radiology_seconds": theirs}
             if mine is not None and theirs is not None:
                 row["ratio"] = mine / theirs
-            elif mine is not None:
-                last_below = [wall for wall, dice, _ in radiology["curve"] if dice < threshold][-1]
-                row["ratio_at_most"] = mine / (radiology["seconds_run"] if mode == "first" else last_below)
+            elif mine is not None:  # unsettled means their last validation is below the threshold
+                bound = radiology["curve"][-1][0] if mode == "settled" else radiology["seconds_run"]
+                row["ratio_at_most"] = mine / bound
             out[f"{threshold:.2f}"][mode] = row
     return out
 
