@@ -1,13 +1,16 @@
 """Training throughput and time-to-Dice on the sample CT data, through the project's training recipe.
 
-    python bench/train_speed.py [--target 0.90] [--budget-min 30] [--epochs 120] [--lr 1e-3]
+    python bench/train_speed.py [--target 0.90] [--budget-min 30] [--epochs 160] [--lr 1e-3]
+                                [--batch-size 1] [--num-samples 2]
                                 [--compare-radiology | --radiology-from SUMMARY.json]
 
-Trains ct_organs from scratch (the shipped recipe: AdamW 1e-3, cosine, bf16 autocast where available,
-4 patches per image) on the sample datastore's training split, validating every 5 epochs, and prints
-one JSON summary: patches per second (training steps only), seconds per epoch, the validation curve
-(wall seconds, mean and spleen Dice) and the wall time at which the mean and the spleen validation
-Dice first reached ``--target`` (null if the budget ran out first).
+Trains ct_organs from scratch (AdamW 1e-3, cosine over ``--epochs``, bf16 autocast where available;
+steps of ``--batch-size`` images x ``--num-samples`` patches, the app's defaults) on the sample
+datastore's training split, validating every 5 epochs as the engine does (the served output against the
+labels as annotated), and prints one JSON summary: patches per second (training steps only), seconds
+per epoch, the validation curve (wall seconds, epoch, mean and spleen Dice) and the wall time at which
+the mean and the spleen validation Dice first reached ``--target`` (null if they did not). Training
+runs its whole schedule (or until ``--budget-min``), so the curve shows whether it stays there.
 
 ``--compare-radiology`` then trains the MONAI Label radiology sample app's ``segmentation_spleen``
 from scratch through its own server on the same cases (our split's training cases to train, its
@@ -51,10 +54,10 @@ ITER_LINE = re.compile(r"^(\S+ \S+) - INFO - Epoch: (\d+)/\d+, Iter: (\d+)/\d+ "
 
 
 def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, list]]:
-    """Our training from scratch until the mean val Dice reaches the target or the budget runs out."""
+    """Our training from scratch, its whole schedule or until the budget runs out."""
     preset = get_preset("ct_organs")
     items = datastore_items(str(REPO / "sample-data" / "ct"))
-    num_samples, start = 4, time.perf_counter()
+    start = time.perf_counter()
     epoch_seconds: list[tuple[float, bool]] = []  # (seconds, validated)
     curve: list[list] = []  # [wall seconds, epoch, mean val Dice, spleen val Dice]
 
@@ -65,9 +68,7 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
             curve.append([wall, stats.epoch, stats.val_mean_dice, stats.val_dice["spleen"]])
 
     def should_stop() -> bool:
-        return (
-            time_to(curve, 2, args.target) is not None or time.perf_counter() - start > args.budget_min * 60
-        )
+        return time.perf_counter() - start > args.budget_min * 60
 
     config = TrainConfig(max_epochs=args.epochs, lr=args.lr, val_interval=5, early_stop_patience=args.epochs)
     # the split is seeded, so it is the shipped model's split (same val/test cases)
@@ -78,11 +79,12 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
         str(work / "train"),
         ModelStore(work / "store"),
         str(work / "split.json"),
-        num_samples=num_samples,
+        batch_size=args.batch_size,
+        num_samples=args.num_samples,
         on_epoch=on_epoch,
         should_stop=should_stop,
     )
-    patches_per_epoch = len(split["train"]) * num_samples
+    patches_per_epoch = len(split["train"]) * args.num_samples
     train_seconds = [seconds for seconds, validated in epoch_seconds if not validated]
     return {
         "train_cases": len(split["train"]),
@@ -201,10 +203,12 @@ def main() -> int:
     )
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--budget-min", type=float, default=30.0)
-    parser.add_argument("--epochs", type=int, default=120)
+    parser.add_argument("--epochs", type=int, default=160)
     parser.add_argument("--compare-radiology", action="store_true")
     parser.add_argument("--radiology-budget-min", type=float, default=60.0)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=1, help="images per step")
+    parser.add_argument("--num-samples", type=int, default=2, help="patches per image and step")
     parser.add_argument(
         "--radiology-from",
         type=Path,

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from monai.data import MetaTensor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lib.inference.predictor import bf16_supported
@@ -89,7 +90,10 @@ def _toy_cases(n, seed):
         x0, y0 = rng.integers(4, 16, 2)
         label[0, x0 : x0 + 12, y0 : y0 + 12, 4:12] = 1
         image = label.astype(np.float32) + rng.normal(0, 0.2, label.shape).astype(np.float32)
-        cases.append({"image": torch.from_numpy(image), "label": torch.from_numpy(label)})
+        reference = {"reference": label[0], "reference_affine": np.eye(4)}  # working grid = annotated grid
+        cases.append(
+            {"image": MetaTensor(torch.from_numpy(image)), "label": torch.from_numpy(label), **reference}
+        )
     return cases
 
 
@@ -150,3 +154,42 @@ def test_trainer_early_stops_and_cancels(tmp_path):
         should_stop=lambda: next(calls),
     ).fit()
     assert result.cancelled and len(result.epochs) == 2
+
+
+class _Threshold(torch.nn.Module):
+    """Two-class scores of a [0, 1] image: foreground where it exceeds 0.5."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(20.0))
+
+    def forward(self, x):
+        return torch.cat([(0.5 - x) * self.gain, (x - 0.5) * self.gain], dim=1)
+
+
+def test_validation_scores_what_inference_serves_on_the_annotated_grid(tmp_path):
+    # working grid: 2 mm voxels, a 6 x 6 x 4 box plus an 8-voxel island that the served output drops
+    image = torch.zeros(1, 16, 16, 8)
+    image[0, 4:10, 4:10, 2:6] = 1.0
+    image[0, 13:15, 13:15, 6:8] = 1.0
+    working = MetaTensor(image, affine=torch.diag(torch.tensor([2.0, 2.0, 2.0, 1.0])))
+    # annotated grid: the same voxels with x running the other way (voxel i at x = 30 - 2i mm)
+    flipped = np.array([[-2.0, 0, 0, 30], [0, 2, 0, 0], [0, 0, 2, 0], [0, 0, 0, 1]])
+    reference = np.zeros((16, 16, 8), np.uint8)
+    reference[6:12, 4:10, 2:6] = 1
+    case = {"image": working, "label": (image > 0.5).to(torch.uint8), "reference_affine": flipped}
+    trainer = Trainer(
+        _Threshold(),
+        TrainConfig(amp=False),
+        [],
+        [{**case, "reference": reference}],
+        {"box": 1},
+        (16, 16, 8),
+        str(tmp_path),
+    )
+    _, val_dice, val_iou = trainer.validate(0)
+    assert val_dice["box"] == pytest.approx(1.0) and val_iou["box"] == pytest.approx(1.0)
+    # scored against the unflipped array, 4 of the box's 6 columns overlap
+    trainer.val_cases = [{**case, "reference": np.flip(reference, 0).copy()}]
+    _, val_dice, val_iou = trainer.validate(0)
+    assert val_dice["box"] == pytest.approx(2 / 3) and val_iou["box"] == pytest.approx(0.5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
+import numpy as np
 from monai.data import CacheDataset, DataLoader, Dataset
 from monai.transforms import (
     ClassesToIndicesd,
@@ -76,12 +76,8 @@ def augmentation(preset: ModelPreset, num_samples: int) -> list:
     ]
 
 
-def _deterministic(preset: ModelPreset) -> Compose:
-    return Compose([loading(KEYS), preprocessing(preset, "image", "label")])
-
-
 def training_loader(
-    items: Sequence[dict], preset: ModelPreset, batch_size: int = 2, num_samples: int = 2, cache: bool = True
+    items: Sequence[dict], preset: ModelPreset, batch_size: int = 1, num_samples: int = 2, cache: bool = True
 ) -> DataLoader:
     """Loader over ``items`` ({"image": path, "label": path}) yielding augmented patch batches.
 
@@ -90,7 +86,12 @@ def training_loader(
     """
     # flattened: CacheDataset caches up to the first Randomizable, and a nested Compose is one
     transform = Compose(
-        [_deterministic(preset), *sampling_preparation(preset), *augmentation(preset, num_samples)]
+        [
+            loading(KEYS),
+            preprocessing(preset, "image", "label"),
+            *sampling_preparation(preset),
+            *augmentation(preset, num_samples),
+        ]
     ).flatten()
     ds = (
         CacheDataset(list(items), transform, progress=False, num_workers=0)
@@ -100,7 +101,16 @@ def training_loader(
     return DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=0)
 
 
-def validation_cases(items: Sequence[dict], preset: ModelPreset) -> list[dict[str, torch.Tensor]]:
-    """Whole preprocessed volumes on the working grid, as the engine validates on them."""
-    chain = _deterministic(preset)
-    return [chain(dict(item)) for item in items]
+def validation_cases(items: Sequence[dict], preset: ModelPreset) -> list[dict]:
+    """Validation cases as the engine scores them: the preprocessed image and label on the working grid
+    ("image" float (1, *spatial) MetaTensor carrying its affine, "label" uint8 (1, *spatial)), plus the
+    label as annotated ("reference": uint8 array on its own grid, "reference_affine": its 4x4
+    voxel->world matrix), against which the served (restored) prediction is scored."""
+    load, pre = loading(KEYS), preprocessing(preset, "image", "label")
+    cases = []
+    for item in items:
+        data = load(dict(item))
+        reference = np.asarray(data["label"][0], np.uint8)
+        reference_affine = np.asarray(data["label"].affine, np.float64)
+        cases.append({**pre(data), "reference": reference, "reference_affine": reference_affine})
+    return cases

@@ -16,7 +16,8 @@ import torch
 from monai.losses import DiceCELoss
 from torch.utils.tensorboard import SummaryWriter
 
-from lib.inference.predictor import predict_logits
+from lib.inference.geometry import restore_labels
+from lib.inference.predictor import keep_largest_components, predict_logits
 from lib.metrics.dice import dice
 from lib.metrics.iou import iou
 from lib.optim.optimizers import build_optimizer
@@ -148,10 +149,12 @@ class _NullWriter:
 
 
 class Trainer:
-    """Train ``network`` on patch batches and validate on whole (preprocessed) volumes.
+    """Train ``network`` on patch batches and validate on whole volumes as inference serves them.
 
     ``train_loader`` yields dicts with "image"/"label" tensors (B, 1, *patch); ``val_cases`` are dicts
-    with "image" (1, *spatial) float and "label" (1, *spatial) integer tensors on the working grid.
+    as :func:`lib.data.loaders.validation_cases` builds them: "image" (1, *spatial) float MetaTensor
+    and "label" (1, *spatial) integer tensor on the working grid, "reference" (the label on its own
+    grid, integer array) and "reference_affine" (4x4).
     ``labels`` maps names to values 1..N. ``out_dir`` receives TensorBoard events and PNG panels.
     ``on_epoch`` is called with (EpochStats, TrainResult) after every epoch; ``should_stop`` is polled
     between epochs for a cancellation request. Under DDP every rank validates (weights are identical,
@@ -196,27 +199,37 @@ class Trainer:
         self.early_stopping = EarlyStopping(config.early_stop_patience, config.early_stop_delta, mode="max")
 
     def validate(self, epoch: int) -> tuple[float, dict[str, float], dict[str, float]]:
-        """Mean val loss and per-label mean Dice / IoU over ``val_cases``; writes one PNG panel."""
+        """Mean val loss (working grid) and per-label mean Dice / IoU of what inference would serve
+        (largest component per class, restored onto the reference label's grid) against the reference
+        label; writes one PNG panel."""
         self.network.eval()
         backend = "bf16" if self.dtype == torch.bfloat16 else "fp32"
         losses, dices, ious = [], {k: [] for k in self.labels}, {k: [] for k in self.labels}
         for i, case in enumerate(self.val_cases):
+            image = case["image"]
             logits = predict_logits(
-                self.model, case["image"].to(self.device), self.roi_size, backend, self.config.sw_batch_size
+                self.model, image.to(self.device), self.roi_size, backend, self.config.sw_batch_size
             )
-            label = case["label"].to(self.device)
-            losses.append(float(self.loss_fn(logits[None], label[None])))
-            pred = logits.argmax(dim=0).cpu().numpy()
-            truth = np.asarray(label[0].cpu())
+            losses.append(float(self.loss_fn(logits[None], case["label"][None].to(self.device))))
+            logits = logits.cpu()
+            working = keep_largest_components(logits)  # suppresses the dropped components in logits
+            truth = case["reference"]
+            pred = restore_labels(
+                logits,
+                np.asarray(image.affine, np.float64),
+                case["reference_affine"],
+                truth.shape,
+                label=working,
+            )
             for name, value in self.labels.items():
                 dices[name].append(dice(pred == value, truth == value))
                 ious[name].append(iou(pred == value, truth == value))
             if i == 0 and self.is_main:
                 save_prediction_png(
                     os.path.join(self.out_dir, f"val_epoch{epoch:04d}.png"),
-                    np.asarray(case["image"][0].cpu()),
-                    truth,
-                    pred,
+                    np.asarray(image[0].cpu()),
+                    np.asarray(case["label"][0].cpu()),
+                    working,
                 )
         mean = {k: float(np.mean(v)) for k, v in dices.items()}
         return float(np.mean(losses)), mean, {k: float(np.mean(v)) for k, v in ious.items()}

@@ -47,7 +47,7 @@ def run_training(
     val_fraction: float = 0.2,
     test_fraction: float = 0.1,
     pretrained: str | dict | None = None,
-    batch_size: int = 2,
+    batch_size: int = 1,
     num_samples: int = 2,
     seed: int = 0,
     on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
