@@ -154,3 +154,16 @@ def test_keep_largest_components_returns_the_label_of_the_suppressed_scores():
         restore_labels(logits, src, np.eye(4), dst_shape, label=label),
         restore_labels(logits, src, np.eye(4), dst_shape),
     )
+
+
+def test_keep_largest_components_leaves_no_stray_runner_up():
+    from lib.inference.predictor import keep_largest_components
+
+    logits = torch.zeros(3, 24, 24, 8)
+    logits[1, 2:8, 2:8, 2:6] = 5.0  # class 1: one blob
+    logits[2, 12:20, 12:20, 2:6] = 5.0  # class 2: a larger blob ...
+    logits[2, 2:4, 20:22, 2:4] = 5.0  # ... and an island far from both
+    logits[1, 2:4, 20:22, 2:4] = 3.0  # whose runner-up is class 1, already filtered
+    label = keep_largest_components(logits)
+    assert (label == 1).sum() == 6 * 6 * 4 and (label == 2).sum() == 8 * 8 * 4
+    assert (label[2:4, 20:22, 2:4] == 0).all()

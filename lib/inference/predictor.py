@@ -60,21 +60,28 @@ def keep_largest_components(logits: torch.Tensor) -> np.ndarray:
 
     Works on the argmax of ``logits`` (C, *spatial), each class inside its own bounding box; voxels
     of a dropped component get that class's score lowered below every other score, so the restored
-    label never shows them, and take the runner-up's label.
+    label never shows them, and take the runner-up's label. A runner-up can itself form a new stray
+    component (a dropped spleen island whose second choice is liver), so passes repeat until every
+    foreground class has one component; this ends, since each pass lowers at least one score for good
+    and background's is never lowered.
     """
     label = class_argmax(logits)
     floor = float(logits.min()) - 1.0
-    for c, box in enumerate(ndimage.find_objects(label), start=1):
-        if box is None:
-            continue
-        comps, n = ndimage.label(label[box] == c)
-        if n <= 1:
-            continue
-        sizes = np.bincount(comps.ravel())[1:]
-        drop = (comps > 0) & (comps != 1 + int(sizes.argmax()))
-        scores = logits[(slice(None), *box)]
-        scores[c][torch.from_numpy(drop)] = floor
-        label[box][drop] = class_argmax(scores[:, torch.from_numpy(drop)])
+    changed = True
+    while changed:
+        changed = False
+        for c, box in enumerate(ndimage.find_objects(label), start=1):
+            if box is None:
+                continue
+            comps, n = ndimage.label(label[box] == c)
+            if n <= 1:
+                continue
+            sizes = np.bincount(comps.ravel())[1:]
+            drop = (comps > 0) & (comps != 1 + int(sizes.argmax()))
+            scores = logits[(slice(None), *box)]
+            scores[c][torch.from_numpy(drop)] = floor
+            label[box][drop] = class_argmax(scores[:, torch.from_numpy(drop)])
+            changed = True
     return label
 
 
