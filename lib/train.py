@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--optimizer", default="adamw")
     parser.add_argument("--scheduler", default="cosine")
-    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=1, help="images per step (the app's default)")
     parser.add_argument("--num-samples", type=int, default=2)
     parser.add_argument("--val-interval", type=int, default=5)
     parser.add_argument("--spacing", type=float, nargs="+", help="override the preset's working spacing (mm)")

@@ -1,0 +1,32 @@
+"""The training CLI (``python -m lib.train``): trains, publishes, scores the held-out cases, exports."""
+
+import json
+
+import torch
+
+from lib.train import main
+from tests.server import REPO_ROOT
+
+XRAY = REPO_ROOT / "sample-data" / "xray"
+
+
+def test_cli_trains_publishes_scores_held_out_cases_and_exports(tmp_path, capsys):
+    runs, export = tmp_path / "runs", tmp_path / "shipped.pt"
+    argv = ["--preset", "xray_lungs", "--data", str(XRAY), "--model-dir", str(runs), "--epochs", "2"]
+    assert main([*argv, "--val-interval", "1", "--export", str(export)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["version"] == 1 and summary["best_epoch"] in (0, 1) and 0 <= summary["best_val_dice"] <= 1
+    assert (runs / "v0001.pt").exists()
+    patients = json.loads((runs / "split.json").read_text())["patients"]
+    held_out = {name.split(".")[0] for name, part in patients.items() if part in ("val", "test")}
+    assert held_out and {name.split(".")[0] for name in summary["held_out"]["cases"]} == held_out
+    assert set(summary["held_out"]["per_label"]) == {"lung_left", "lung_right"}
+    shipped = torch.load(export, weights_only=True)
+    assert shipped["preset"] == "xray_lungs" and shipped["meta"]["best_epoch"] == summary["best_epoch"]
+    floats = [v for v in shipped["state_dict"].values() if v.is_floating_point()]
+    assert floats and all(v.dtype == torch.float16 for v in floats)  # halved for the repository
+
+
+def test_cli_refuses_a_folder_without_labelled_images(tmp_path, capsys):
+    assert main(["--data", str(tmp_path), "--model-dir", str(tmp_path / "runs")]) == 1
+    assert "no labelled images" in capsys.readouterr().err
