@@ -218,6 +218,7 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="train-speed-"))
     summary: dict = {"date": time.strftime("%Y-%m-%d"), "target_dice": args.target, "lr": args.lr}
+    summary.update(epochs=args.epochs, batch_size=args.batch_size, num_samples=args.num_samples)
     summary["ours"], split = train_ours(args, work)
     print(json.dumps(summary, indent=1), flush=True)
     if args.radiology_from:
