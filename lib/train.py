@@ -5,7 +5,8 @@
 
 Images are ``<data>/*.nii.gz`` with labels in ``<data>/labels/final/`` (a MONAI Label datastore).
 After training, every val/test case (never trained on) is segmented at full resolution on its own
-grid and scored with ``lib.metrics``; the JSON summary is printed.
+grid and scored with ``lib.metrics``; the JSON summary is printed. ``--evaluate CHECKPOINT`` skips
+training and prints that table for any checkpoint (e.g. the shipped one) on the persisted split.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from lib.data.split import PatientSplit
 from lib.inference.predictor import Predictor, bf16_supported
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.planning.presets import PRESETS, ModelPreset, build_network, get_preset
+from lib.planning.presets import PRESETS, ModelPreset, build_network, get_preset, preset_for_checkpoint
 from lib.training.engine import TrainConfig
 from lib.training.model_store import ModelStore, save_atomic
 from lib.training.recipe import run_training
@@ -40,9 +42,12 @@ def datastore_items(folder: str) -> list[dict[str, str]]:
 
 
 def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str, str]]) -> dict:
-    """Segment ``items`` with ``checkpoint`` through the inference path and score them."""
+    """Segment ``items`` with ``checkpoint`` (on the working grid it was trained on) through the
+    inference path and score them."""
+    weights = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    preset = preset_for_checkpoint(preset, weights)
     network = build_network(preset)
-    network.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"])
+    network.load_state_dict(weights["state_dict"])
     predictor = Predictor(preset, network, backend="bf16" if bf16_supported() else "fp32")
     metrics = SegmentationMetrics(preset.labels)
     for item in items:
@@ -73,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
     parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
+    parser.add_argument(
+        "--evaluate",
+        metavar="CHECKPOINT",
+        help="no training: score CHECKPOINT on the val/test cases of --model-dir's persisted split",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -88,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     if not items:
         print(f"error: no labelled images in {args.data}", file=sys.stderr)
         return 1
+    split_file = os.path.join(args.model_dir, "split.json")
+    if args.evaluate:
+        if not os.path.exists(split_file):
+            print(f"error: no persisted split in {args.model_dir} (train there first)", file=sys.stderr)
+            return 1
+        split = PatientSplit(split_file).assign(items)
+        held_out = evaluate_held_out(preset, args.evaluate, split["val"] + split["test"])
+        print(json.dumps({"checkpoint": args.evaluate, "held_out": held_out}, indent=1, default=str))
+        return 0
     config = TrainConfig(
         max_epochs=args.epochs,
         lr=args.lr,
@@ -103,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         os.path.join(args.model_dir, "train"),
         store,
-        os.path.join(args.model_dir, "split.json"),
+        split_file,
         batch_size=args.batch_size,
         num_samples=args.num_samples,
         pretrained=args.init,

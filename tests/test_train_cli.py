@@ -25,8 +25,14 @@ def test_cli_trains_publishes_scores_held_out_cases_and_exports(tmp_path, capsys
     assert shipped["preset"] == "xray_lungs" and shipped["meta"]["best_epoch"] == summary["best_epoch"]
     floats = [v for v in shipped["state_dict"].values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)  # halved for the repository
+    # scoring the published checkpoint alone reproduces the table (same split, same cases)
+    assert main([*argv[:6], "--evaluate", str(runs / "v0001.pt")]) == 0
+    assert json.loads(capsys.readouterr().out)["held_out"] == summary["held_out"]
 
 
-def test_cli_refuses_a_folder_without_labelled_images(tmp_path, capsys):
+def test_cli_refuses_a_folder_without_labelled_images_or_a_split_to_evaluate_on(tmp_path, capsys):
     assert main(["--data", str(tmp_path), "--model-dir", str(tmp_path / "runs")]) == 1
     assert "no labelled images" in capsys.readouterr().err
+    argv = ["--preset", "xray_lungs", "--data", str(XRAY), "--model-dir", str(tmp_path / "runs")]
+    assert main([*argv, "--evaluate", "any.pt"]) == 1
+    assert "no persisted split" in capsys.readouterr().err
