@@ -72,7 +72,7 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
 
     config = TrainConfig(max_epochs=args.epochs, lr=args.lr, val_interval=5, early_stop_patience=args.epochs)
     # the split is seeded, so it is the shipped model's split (same val/test cases)
-    _, _, split = run_training(
+    _, _, split, _ = run_training(
         preset,
         items,
         config,

@@ -24,7 +24,7 @@ import torch
 
 from lib.inference.backends import OnnxRunner, argmax_agreement, export_onnx
 from lib.inference.predictor import Predictor, bf16_supported
-from lib.planning.presets import build_network, get_preset, preset_for_checkpoint
+from lib.planning.presets import PRESETS, load_model
 
 MIN_SPEEDUP = 1.1
 
@@ -89,9 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    preset = preset_for_checkpoint(get_preset(checkpoint["preset"]), checkpoint)
-    network = build_network(preset).eval()
-    network.load_state_dict(checkpoint["state_dict"])
+    preset, network, _ = load_model(checkpoint, PRESETS.get(checkpoint.get("preset")))
+    network.eval()
     image, _, _ = Predictor(preset, network).preprocess(args.image)
     starts = [max(0, (s - p) // 2) for s, p in zip(image.shape[1:], preset.patch_size, strict=True)]
     patch = image[(slice(None), *(slice(a, a + p) for a, p in zip(starts, preset.patch_size, strict=True)))]

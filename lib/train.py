@@ -25,7 +25,7 @@ from lib.data.split import PatientSplit
 from lib.inference.predictor import Predictor, bf16_supported
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.planning.presets import PRESETS, ModelPreset, build_network, get_preset, preset_for_checkpoint
+from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
 from lib.training.engine import TrainConfig
 from lib.training.model_store import ModelStore, save_atomic
 from lib.training.recipe import run_training
@@ -44,10 +44,7 @@ def datastore_items(folder: str) -> list[dict[str, str]]:
 def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str, str]]) -> dict:
     """Segment ``items`` with ``checkpoint`` (on the working grid it was trained on) through the
     inference path and score them."""
-    weights = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    preset = preset_for_checkpoint(preset, weights)
-    network = build_network(preset)
-    network.load_state_dict(weights["state_dict"])
+    preset, network, _ = load_model(checkpoint, preset)
     predictor = Predictor(preset, network, backend="bf16" if bf16_supported() else "fp32")
     metrics = SegmentationMetrics(preset.labels)
     for item in items:
@@ -116,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         early_stop_patience=max(args.epochs, 1),
     )
     store = ModelStore(args.model_dir)
-    result, version, split = run_training(
+    result, version, split, _ = run_training(
         preset,
         items,
         config,

@@ -26,7 +26,9 @@ from monailabel.tasks.activelearning.first import First  # noqa: E402
 from monailabel.tasks.activelearning.random import Random  # noqa: E402
 
 from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge, bf16_supported  # noqa: E402
-from lib.planning.presets import PRESETS, get_preset  # noqa: E402
+from lib.planning.definitions import ModelDefinition, resolve_definitions  # noqa: E402
+from lib.planning.plan_store import PlanStore  # noqa: E402
+from lib.planning.presets import PRESETS  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
@@ -39,7 +41,7 @@ from monailabel_app.dicom import (  # noqa: E402
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
-from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
+from monailabel_app.tasks.infer import ModelNotTrained, SegmentationInfer  # noqa: E402
 from monailabel_app.tasks.options import check_infer_request  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
 from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa: E402
@@ -47,19 +49,6 @@ from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa:
 logger = logging.getLogger(__name__)
 
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
-
-
-def selected_models(conf_value: str) -> list[str]:
-    """Model names from ``--conf models a,b`` (or ``all``); unknown names raise listing the valid ones."""
-    names = (
-        list(PRESETS)
-        if conf_value.strip() == "all"
-        else [n.strip() for n in conf_value.split(",") if n.strip()]
-    )
-    unknown = [n for n in names if n not in PRESETS]
-    if unknown or not names:
-        raise ValueError(f"unknown model(s) {unknown or conf_value!r}; valid: {', '.join(PRESETS)} or all")
-    return names
 
 
 def resolve_backend(conf_value: str) -> str:
@@ -74,7 +63,9 @@ def resolve_backend(conf_value: str) -> str:
 class SegmentationApp(MONAILabelApp):
     """Multi-organ auto-segmentation with a training loop built on ``lib``.
 
-    ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``model_dir``
+    ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``labels`` (+
+    ``modality``, ``n4``: declare your own model, named in ``models``), ``models_file`` (several own
+    models, see :func:`lib.planning.definitions.read_definitions_file`), ``model_dir``
     (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
     (``auto``|``fp32``|``bf16``; default ``auto``), ``epistemic_samples`` (MC-dropout passes; default 5),
     ``auto_update_scoring`` (re-score after every next-sample/training; default false), ``max_upload_mb``
@@ -84,7 +75,8 @@ class SegmentationApp(MONAILabelApp):
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
-        self.model_names = selected_models(conf.get("models", "ct_organs"))
+        self.definitions: dict[str, ModelDefinition] = {d.name: d for d in resolve_definitions(conf)}
+        self.model_names = list(self.definitions)
         self.model_dir = conf.get("model_dir", os.path.join(app_dir, "model"))
         self.keep_versions = int(conf.get("keep_versions", "5"))
         self.backend = resolve_backend(conf.get("backend", "auto"))
@@ -100,7 +92,7 @@ class SegmentationApp(MONAILabelApp):
         # MONAI Label re-runs every scoring method after each next-sample and training by default;
         # a full metrics pass per click is too heavy for a CPU server, so it is opt-in here.
         self._auto_update_scoring = conf.get("auto_update_scoring", "false").lower() == "true"
-        uploads = {n: (get_preset(n), self._store(n)) for n in self.model_names}
+        uploads = {n: (self._plans(n), self._store(n)) for n in self.model_names}
         wire_running_server(
             max_body_size=int(float(conf.get("max_upload_mb", "1024")) * 2**20),
             replacements={
@@ -112,20 +104,20 @@ class SegmentationApp(MONAILabelApp):
                 ("POST", "/infer/{model}"): check_infer_request,
             },
         )
-        install_dicom_fixes(get_preset(self.model_names[0]).labels)
+        install_dicom_fixes(self.definitions[self.model_names[0]].labels)
         install_auth_fix()
 
     def init_datastore(self) -> Datastore:
         """Local folders (of images, or of DICOM series folders) get the validating, atomic datastore;
         DICOMweb URLs the DICOMweb datastore that stores labels as DICOM SEG."""
         if self.studies.startswith(("http://", "https://")):
-            return dicomweb_datastore(self.studies, get_preset(self.model_names[0]).labels)
-        presets = [get_preset(n) for n in self.model_names]
+            return dicomweb_datastore(self.studies, self.definitions[self.model_names[0]].labels)
+        plans = [self._plans(n).current() for n in self.model_names]
         local = LocalDicomDatastore if is_dicom_studies_folder(self.studies) else CheckedLocalDatastore
         return local(
             self.studies,
-            label_values={v for p in presets for v in p.labels.values()},
-            spatial_dims={p.spatial_dims for p in presets},
+            label_values={v for d in self.definitions.values() for v in d.labels.values()},
+            spatial_dims={2, 3} if None in plans else {p.spatial_dims for p in plans},
             extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,
             auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
             read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
@@ -134,8 +126,12 @@ class SegmentationApp(MONAILabelApp):
     def _store(self, name: str) -> ModelStore:
         return ModelStore(os.path.join(self.model_dir, name), keep=self.keep_versions)
 
-    def _default_checkpoint(self, name: str) -> str:
-        return os.path.join(PRETRAINED_DIR, f"{name}.pt")
+    def _plans(self, name: str) -> PlanStore:
+        return PlanStore(self.definitions[name], os.path.join(self.model_dir, name))
+
+    def _default_checkpoint(self, name: str) -> str | None:
+        """The shipped checkpoint of a built-in preset; user models have none."""
+        return os.path.join(PRETRAINED_DIR, f"{name}.pt") if name in PRESETS else None
 
     def init_infers(self) -> dict[str, Any]:
         images = sorted(self._datastore.list_images())
@@ -146,7 +142,7 @@ class SegmentationApp(MONAILabelApp):
         )
         return {
             name: SegmentationInfer(
-                get_preset(name),
+                self._plans(name),
                 self._store(name),
                 self._default_checkpoint(name),
                 self.backend,
@@ -157,8 +153,12 @@ class SegmentationApp(MONAILabelApp):
         }
 
     def init_trainers(self) -> dict[str, Any]:
+        # a user model's first training may warm-start from a shipped model of the same modality
+        shipped = {(p.modality, p.spatial_dims): self._default_checkpoint(p.name) for p in PRESETS.values()}
         return {
-            name: SegmentationTrain(get_preset(name), self._store(name), self._default_checkpoint(name))
+            name: SegmentationTrain(
+                self._plans(name), self._store(name), self._default_checkpoint(name), shipped
+            )
             for name in self.model_names
         }
 
@@ -194,7 +194,10 @@ class SegmentationApp(MONAILabelApp):
             raise HTTPException(
                 404, f"strategy: unknown strategy {strategy!r}; available: {sorted(self._strategies)}"
             )
-        return super().next_sample(request)
+        try:
+            return super().next_sample(request)
+        except ModelNotTrained as e:
+            raise HTTPException(409, f"strategy {strategy}: {e}") from None
 
     def _check_image(self, image: Any) -> None:
         if not isinstance(image, str) or not image:
@@ -215,6 +218,8 @@ class SegmentationApp(MONAILabelApp):
         self._check_image(request.get("image"))
         try:
             return super().infer(request, datastore)
+        except ModelNotTrained as e:
+            raise HTTPException(409, str(e)) from None
         except ImageTooLarge as e:
             raise HTTPException(413, str(e)) from None
         except ImageReadError as e:

@@ -14,29 +14,35 @@ from monailabel.config import settings
 from monailabel.endpoints.user.auth import RBAC, User
 
 from lib.networks.pretrained import load_pretrained
-from lib.planning.presets import ModelPreset, build_network
+from lib.planning.plan_store import PlanStore
+from lib.planning.presets import build_network, preset_for_checkpoint
 from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
 
 
-def publish_upload(preset: ModelPreset, store: ModelStore, path: str, filename: str) -> dict[str, Any]:
-    """Load ``path`` strictly into ``preset``'s network, then publish it; HTTP 422 if it does not fit."""
+def publish_upload(plans: PlanStore, store: ModelStore, path: str, filename: str) -> dict[str, Any]:
+    """Load ``path`` strictly into the network of its plan (stamped in it, else the model's current
+    one), with the model's labels, then publish it; HTTP 422 if it does not fit."""
+    name = plans.definition.name
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        preset = preset_for_checkpoint(plans.current(), checkpoint)
+        if preset.labels != plans.definition.labels:
+            raise ValueError(f"labels {preset.labels} differ from the model's {plans.definition.labels}")
         network = build_network(preset)
         report = load_pretrained(network, checkpoint, strict_shapes=True)
     except Exception as e:  # pickle/zip/shape errors: the upload is not a checkpoint of this model
         raise HTTPException(
-            422, f"model rejected: not a {preset.name} checkpoint ({type(e).__name__}: {e})"
+            422, f"model rejected: not a {name} checkpoint ({type(e).__name__}: {e})"
         ) from None
     if len(report.loaded) != report.total:
         raise HTTPException(422, f"model rejected: {report}")
     meta = {"source": "upload", "filename": os.path.basename(filename or "")}
     version = store.publish(checkpoint_for(preset, network.state_dict(), meta))
-    return {"model": preset.name, "version": version, "report": str(report)}
+    return {"model": name, "version": version, "report": str(report)}
 
 
-def model_upload_endpoint(stores: dict[str, tuple[ModelPreset, ModelStore]]) -> Callable:
+def model_upload_endpoint(stores: dict[str, tuple[PlanStore, ModelStore]]) -> Callable:
     """The replacement endpoint for ``PUT /model/{model}`` (admin role when auth is enabled)."""
 
     def api_update_model(

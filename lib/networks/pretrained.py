@@ -21,9 +21,12 @@ class LoadReport:
     loaded: list[str]
     total: int
     skipped: dict[str, str] = field(default_factory=dict)
+    new_labels: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         line = f"loaded {len(self.loaded)}/{self.total} tensors"
+        if self.new_labels:
+            line += f"; output channels of new labels start fresh: {', '.join(self.new_labels)}"
         if self.skipped:
             line += "; skipped " + ", ".join(f"{name} ({why})" for name, why in self.skipped.items())
         return line
@@ -37,18 +40,37 @@ def _unwrap(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
     return checkpoint
 
 
-def _state_dict(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, torch.Tensor]:
+def _state_dict(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """Tensors of a raw state dict or a checkpoint wrapping one, without a DDP ``module.`` prefix."""
-    checkpoint = (
-        source if isinstance(source, Mapping) else torch.load(source, map_location="cpu", weights_only=True)
-    )
     state = {name: value for name, value in _unwrap(checkpoint).items() if isinstance(value, torch.Tensor)}
     consume_prefix_in_state_dict_if_present(state, "module.")
     return state
 
 
+def _label_channels(
+    source: torch.Tensor, target: torch.Tensor, old: Mapping[str, int], new: Mapping[str, int]
+) -> torch.Tensor | None:
+    """``target`` with the output channels of labels both label sets share copied from ``source``
+    (background included), or None when the tensors differ in anything but label-channel axes."""
+    if source.ndim != target.ndim:
+        return None
+    axes = [d for d in range(target.ndim) if source.shape[d] != target.shape[d]]
+    if any(source.shape[d] != len(old) + 1 or target.shape[d] != len(new) + 1 for d in axes):
+        return None
+    shared = [(0, 0)] + [(new[name], old[name]) for name in new if name in old]
+    out = target.clone()
+    for new_index, old_index in shared:
+        index_new = tuple(new_index if d in axes else slice(None) for d in range(target.ndim))
+        index_old = tuple(old_index if d in axes else slice(None) for d in range(target.ndim))
+        out[index_new] = source[index_old]
+    return out
+
+
 def load_pretrained(
-    model: nn.Module, source: str | os.PathLike[str] | Mapping[str, Any], strict_shapes: bool = False
+    model: nn.Module,
+    source: str | os.PathLike[str] | Mapping[str, Any],
+    strict_shapes: bool = False,
+    labels: Mapping[str, int] | None = None,
 ) -> LoadReport:
     """Copy every tensor of ``source`` whose name and shape match ``model``'s; skip the rest.
 
@@ -59,12 +81,27 @@ def load_pretrained(
     By default mismatched tensors are skipped and reported (e.g. fine-tuning with a different
     number of output channels); ``strict_shapes=True`` raises ``ValueError`` on any shape mismatch
     before anything is loaded (guarding against a wrong checkpoint, e.g. a model upload).
+
+    ``labels`` (the model's label names -> output channels) with a checkpoint that records its own
+    (``labels`` or ``plan["labels"]``): output-layer tensors that differ only in their label axes
+    keep the channels of the labels both share (matched by name) and new labels start fresh, e.g.
+    after a label was added to a model. Without it, a label-set change just skips those tensors.
     """
-    checkpoint = _state_dict(source)
+    raw = source if isinstance(source, Mapping) else torch.load(source, map_location="cpu", weights_only=True)
+    checkpoint = _state_dict(raw)
+    old_labels = raw.get("labels") or (raw.get("plan") or {}).get("labels")
+    remap = labels is not None and old_labels is not None and dict(old_labels) != dict(labels)
     target = model.state_dict()
     loadable, skipped, mismatched = {}, {}, []
     for name, tensor in target.items():
-        if name not in checkpoint:
+        merged = (
+            _label_channels(checkpoint[name], tensor, old_labels, labels)
+            if remap and name in checkpoint and checkpoint[name].shape != tensor.shape
+            else None
+        )
+        if merged is not None:
+            loadable[name] = merged
+        elif name not in checkpoint:
             skipped[name] = "missing in checkpoint"
         elif checkpoint[name].shape != tensor.shape:
             skipped[name] = f"shape mismatch {tuple(checkpoint[name].shape)} vs {tuple(tensor.shape)}"
@@ -78,4 +115,5 @@ def load_pretrained(
             f"checkpoint shapes differ from the model: {details}; pass strict_shapes=False to skip them"
         )
     model.load_state_dict(loadable, strict=False)
-    return LoadReport(loaded=list(loadable), total=len(target), skipped=skipped)
+    new = [name for name in labels if name not in old_labels] if remap else []
+    return LoadReport(loaded=list(loadable), total=len(target), skipped=skipped, new_labels=new)

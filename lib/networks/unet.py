@@ -18,6 +18,7 @@ def build_unet(
     out_channels: int,
     arch: str = "unet",
     channels: Sequence[int] = (16, 32, 64, 128, 256),
+    strides: Sequence[int | Sequence[int]] | None = None,
     num_res_units: int = 2,
     norm: str = "instance",
     dropout: float = 0.0,
@@ -25,15 +26,19 @@ def build_unet(
 ) -> torch.nn.Module:
     """Build a segmentation U-Net.
 
-    ``channels`` gives the feature width per level; every level below the first halves the resolution
-    (stride 2), so inputs should be divisible by ``2 ** (len(channels) - 1)`` along each axis.
+    ``channels`` gives the feature width per level. ``strides`` (one per level below the first, an int
+    or one entry per axis) is how each level downsamples; by default every level halves every axis,
+    so inputs should be divisible by the product of the strides along each axis. Per-axis strides let
+    a planned network pool thick-slice axes less often (nnU-Net's anisotropic pooling).
     ``dropout`` > 0 keeps dropout layers in the network so they can be re-enabled for MC-dropout.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    strides = [2] * (len(channels) - 1)
+    strides = list(strides) if strides is not None else [2] * (len(channels) - 1)
+    if len(strides) != len(channels) - 1:
+        raise ValueError(f"need {len(channels) - 1} strides for {len(channels)} levels, got {len(strides)}")
     if arch == "unet":
         net: torch.nn.Module = UNet(
             spatial_dims=spatial_dims,

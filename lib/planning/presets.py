@@ -1,27 +1,36 @@
-"""Model presets: one definition per model, shared by training and inference.
+"""Model plans: one definition per model, shared by training and inference.
 
-A preset names the modality's intensity preprocessing, the working voxel spacing, the patch size and
-the network; everything that reads or writes data for a model derives its transforms from here.
+A plan names the modality's intensity normalisation (a scheme of
+:data:`lib.preprocessing.normalization.NORMALIZATION` with its parameters), the working voxel spacing,
+the patch size and the network. The built-in presets below are plans written by hand; a user's own
+model gets one from :func:`lib.planning.planner.plan_model` at its first training. Everything that
+reads or writes data for a model derives its transforms from its plan, and every published
+checkpoint carries the plan it was trained with (:func:`load_model` rebuilds both).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import os
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
 from lib.networks.unet import build_unet
 
+MODALITIES = ("CT", "MR", "XR")
+
 
 @dataclass(frozen=True)
 class ModelPreset:
-    """A segmentation model definition.
+    """A segmentation model's plan.
 
     ``spacing`` is the working voxel size in mm (RAS axis order), ``patch_size`` the training patch
-    and inference window in voxels at that spacing. 2-D presets (radiographs carry no reliable pixel
-    size) instead resize every image to ``working_size`` pixels. ``intensity`` selects the modality's
-    preprocessing (see :func:`lib.preprocessing.chain.intensity_transform`).
+    and inference window in voxels at that spacing. 2-D plans (radiographs carry no reliable pixel
+    size) instead resize every image to ``working_size`` pixels. ``intensity`` is ``{"scheme": name,
+    **parameters}`` (see :mod:`lib.preprocessing.normalization`); ``network`` the keyword arguments of
+    :func:`lib.networks.unet.build_unet`; ``fingerprint`` the dataset summary a planned model was
+    derived from (empty for hand-written presets).
     """
 
     name: str
@@ -34,6 +43,7 @@ class ModelPreset:
     intensity: dict[str, Any]
     network: dict[str, Any] = field(default_factory=dict)
     working_size: tuple[int, ...] | None = None
+    fingerprint: dict[str, Any] = field(default_factory=dict)
 
     @property
     def out_channels(self) -> int:
@@ -45,6 +55,38 @@ class ModelPreset:
             raise ValueError(f"{self.name}: label values must be contiguous 1..N, got {self.labels}")
         if not (len(self.spacing) == len(self.patch_size) == self.spatial_dims):
             raise ValueError(f"{self.name}: spacing/patch_size must have {self.spatial_dims} entries")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"{self.name}: modality must be one of {MODALITIES}, got {self.modality!r}")
+        if "scheme" not in self.intensity:
+            raise ValueError(f"{self.name}: intensity needs a 'scheme'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (what ``plan.json`` and checkpoints hold)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelPreset:
+        """Inverse of :meth:`to_dict` (lists become tuples where the dataclass holds tuples)."""
+        network = dict(data.get("network", {}))
+        for key in ("channels", "strides"):
+            if key in network:
+                network[key] = tuple(
+                    tuple(s) if isinstance(s, list) else s for s in network[key]
+                )
+        working = data.get("working_size")
+        return cls(
+            name=data["name"],
+            modality=data["modality"],
+            description=data.get("description", ""),
+            labels={str(k): int(v) for k, v in data["labels"].items()},
+            spatial_dims=int(data["spatial_dims"]),
+            spacing=tuple(float(s) for s in data["spacing"]),
+            patch_size=tuple(int(p) for p in data["patch_size"]),
+            intensity=dict(data["intensity"]),
+            network=network,
+            working_size=tuple(int(w) for w in working) if working else None,
+            fingerprint=dict(data.get("fingerprint", {})),
+        )
 
 
 CT_ORGANS = ModelPreset(
@@ -55,7 +97,7 @@ CT_ORGANS = ModelPreset(
     spatial_dims=3,
     spacing=(1.5, 1.5, 3.0),
     patch_size=(128, 128, 32),
-    intensity={"ct_window": "abdomen"},
+    intensity={"scheme": "ct_window", "window": "abdomen"},
     network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
 )
 
@@ -67,7 +109,7 @@ MRI_BRAIN = ModelPreset(
     spatial_dims=3,
     spacing=(2.0, 2.0, 2.0),
     patch_size=(96, 96, 96),
-    intensity={"n4": True},
+    intensity={"scheme": "mr_zscore", "n4": True},
     network={"arch": "unet", "channels": (8, 16, 32, 64, 128), "num_res_units": 2, "dropout": 0.1},
 )
 
@@ -80,7 +122,7 @@ XRAY_LUNGS = ModelPreset(
     spacing=(1.0, 1.0),
     patch_size=(256, 256),
     working_size=(256, 256),
-    intensity={"equalization": "clahe"},
+    intensity={"scheme": "xr_clahe"},
     network={"arch": "unet", "channels": (16, 32, 64, 128, 256), "num_res_units": 2, "dropout": 0.1},
 )
 
@@ -96,16 +138,61 @@ def get_preset(name: str) -> ModelPreset:
 
 
 def build_network(preset: ModelPreset) -> torch.nn.Module:
-    """The preset's U-Net (one input channel, background + one output channel per label)."""
+    """The plan's U-Net (one input channel, background + one output channel per label)."""
     return build_unet(preset.spatial_dims, 1, preset.out_channels, **preset.network)
 
 
-def preset_for_checkpoint(preset: ModelPreset, checkpoint: dict[str, Any]) -> ModelPreset:
-    """``preset`` on the working grid ``checkpoint`` was trained on (its saved spacing and patch), so
-    weights trained on another grid are never run on the wrong one."""
+def plan_summary(plan: ModelPreset) -> dict[str, Any]:
+    """What /info shows of a plan: grid, normalisation, network and where the plan came from."""
+    summary = {
+        "modality": plan.modality,
+        "spatial_dims": plan.spatial_dims,
+        "spacing": list(plan.spacing),
+        "patch_size": list(plan.patch_size),
+        "working_size": list(plan.working_size) if plan.working_size else None,
+        "intensity": dict(plan.intensity),
+        "network": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.network.items()},
+    }
+    if plan.fingerprint:
+        summary["planned_from"] = {
+            "cases": plan.fingerprint.get("cases"),
+            "modality_source": plan.fingerprint.get("modality_source"),
+            "median_shape_at_target": plan.fingerprint.get("median_shape_at_target"),
+        }
+    return summary
+
+
+def preset_for_checkpoint(preset: ModelPreset | None, checkpoint: dict[str, Any]) -> ModelPreset:
+    """The plan ``checkpoint`` was trained with: its stamped ``plan``, else (checkpoints published
+    before plans were stamped) ``preset`` on the checkpoint's saved spacing and patch, so weights
+    trained on another grid are never run on the wrong one."""
+    if checkpoint.get("plan"):
+        return ModelPreset.from_dict(checkpoint["plan"])
+    if preset is None:
+        raise ValueError("checkpoint carries no plan and no preset was given")
     spacing, patch = checkpoint.get("spacing"), checkpoint.get("patch_size")
     return replace(
         preset,
         spacing=tuple(spacing) if spacing else preset.spacing,
         patch_size=tuple(patch) if patch else preset.patch_size,
     )
+
+
+def load_model(
+    source: str | os.PathLike[str] | dict[str, Any], preset: ModelPreset | None = None
+) -> tuple[ModelPreset, torch.nn.Module, dict[str, Any]]:
+    """The one checkpoint loader: (plan, network with the weights, checkpoint) from a path or dict.
+
+    ``preset`` is the fallback plan for checkpoints without a stamped plan. Raises ``ValueError`` when
+    the weights do not fit the plan's network.
+    """
+    checkpoint = (
+        source if isinstance(source, dict) else torch.load(source, map_location="cpu", weights_only=True)
+    )
+    plan = preset_for_checkpoint(preset, checkpoint)
+    network = build_network(plan)
+    try:
+        network.load_state_dict(checkpoint["state_dict"])
+    except (KeyError, RuntimeError) as e:
+        raise ValueError(f"checkpoint does not fit the {plan.name} network: {str(e).splitlines()[0]}") from e
+    return plan, network, checkpoint

@@ -22,31 +22,13 @@ from monai.transforms import (
 )
 
 from lib.planning.presets import ModelPreset
-from lib.preprocessing.ct_window import CTWindowd
-from lib.preprocessing.intensity import PercentileNormalized
-from lib.preprocessing.mri import MRINormalized
-from lib.preprocessing.xray import CLAHEd, HistogramEqualized
+from lib.preprocessing.normalization import normalization
 
 
 def intensity_transform(preset: ModelPreset, key: str = "image") -> MapTransform | Compose:
-    """The modality's intensity preprocessing for ``key``, selected by ``preset.intensity``.
-
-    CT: a named window scaled to [0, 1]. MR: N4 bias-field correction then z-score over the head
-    (Otsu foreground). XR: percentile normalisation (0.5/99.5, so burned-in markers and collimator
-    edges do not set the range), then CLAHE (or global histogram equalisation) to [0, 1].
-    """
-    if preset.modality == "CT":
-        return CTWindowd(keys=key, preset=preset.intensity.get("ct_window", "abdomen"))
-    if preset.modality == "MR":
-        return MRINormalized(keys=key)
-    if preset.modality == "XR":
-        equalize = (
-            CLAHEd(keys=key)
-            if preset.intensity.get("equalization", "clahe") == "clahe"
-            else (HistogramEqualized(keys=key))
-        )
-        return Compose([PercentileNormalized(keys=key), equalize])
-    raise ValueError(f"{preset.name}: no intensity preprocessing for modality {preset.modality!r}")
+    """The plan's intensity normalisation for ``key`` (its scheme in
+    :data:`lib.preprocessing.normalization.NORMALIZATION`)."""
+    return normalization(preset.intensity, key)
 
 
 def _one_channel(image):

@@ -152,9 +152,16 @@ class N4BiasFieldCorrectiond(MaskedMapTransform):
 
 
 class MRINormalized(N4BiasFieldCorrectiond):
-    """N4 bias correction, then z-score over the foreground (``mask_key`` or per-channel Otsu, holes
-    filled); background voxels become 0. Same arguments as :class:`N4BiasFieldCorrectiond`."""
+    """N4 bias correction (unless ``n4=False``), then z-score over the foreground (``mask_key`` or
+    per-channel Otsu, holes filled); background voxels become 0. Otherwise the same arguments as
+    :class:`N4BiasFieldCorrectiond`."""
+
+    def __init__(self, keys: KeysCollection, n4: bool = True, **kwargs) -> None:
+        super().__init__(keys, **kwargs)
+        self.n4 = n4
 
     def _channel(self, img: np.ndarray, mask: np.ndarray | None, spacing: list[float] | None) -> np.ndarray:
         foreground = otsu_foreground(img) if mask is None else mask
-        return zscore(super()._channel(img, foreground, spacing), mask=foreground)
+        if self.n4:
+            img = super()._channel(img, foreground, spacing)
+        return zscore(img, mask=foreground)

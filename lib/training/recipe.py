@@ -25,12 +25,13 @@ logger = logging.getLogger(__name__)
 def checkpoint_for(
     preset: ModelPreset, state: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> dict[str, Any]:
-    """The checkpoint layout every part of the project reads: weights plus what built them."""
+    """The checkpoint layout every part of the project reads: weights plus the plan that built them
+    (:func:`lib.planning.presets.load_model` rebuilds the network from it)."""
     return {
         "state_dict": state,
         "preset": preset.name,
         "labels": preset.labels,
-        "network": dict(preset.network),
+        "plan": preset.to_dict(),
         "spacing": list(preset.spacing),
         "patch_size": list(preset.patch_size),
         "meta": meta,
@@ -52,13 +53,14 @@ def run_training(
     seed: int = 0,
     on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> tuple[TrainResult, int | None, dict[str, list]]:
+) -> tuple[TrainResult, int | None, dict[str, list], str | None]:
     """Train ``preset`` on labelled ``items`` ({"image", "label"} paths) and publish the best weights.
 
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
-    val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially and its report
-    logged. Inside a DDP process group each rank trains on its shard of the training cases and only
-    rank 0 publishes. Returns (result, published version or None when cancelled or not rank 0, split).
+    val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially (output
+    channels matched by label name) and its report logged. Inside a DDP process group each rank trains
+    on its shard of the training cases and only rank 0 publishes. Returns (result, published version
+    or None when cancelled or not rank 0, split, the pretrained load report or None).
     """
     rank, world_size = rank_and_world()
     set_determinism(seed + rank)
@@ -69,8 +71,10 @@ def run_training(
         raise ValueError("no training cases: label more images first")
     logger.info("split: %d train, %d val, %d test", *(len(split[k]) for k in ("train", "val", "test")))
     network = build_network(preset)
+    report = None
     if pretrained is not None:
-        logger.info("pretrained: %s", load_pretrained(network, pretrained))
+        report = str(load_pretrained(network, pretrained, labels=preset.labels))
+        logger.info("pretrained: %s", report)
     train_items = split["train"]
     if world_size > 1:
         train_items = shard(train_items, rank, world_size)
@@ -89,13 +93,14 @@ def run_training(
     )
     result = trainer.fit()
     if result.cancelled or result.best_state is None or rank != 0:
-        return result, None, split
+        return result, None, split, report
     meta = {
         "config": asdict(config),
         "best_epoch": result.best_epoch,
         "best_dice": result.best_dice,
         "train_cases": [os.path.basename(i["image"]) for i in split["train"]],
         "val_cases": [os.path.basename(i["image"]) for i in split["val"]],
+        "pretrained": report,
     }
     version = store.publish(checkpoint_for(preset, result.best_state, meta))
     logger.info(
@@ -105,4 +110,4 @@ def run_training(
         result.best_dice,
         result.best_epoch,
     )
-    return result, version, split
+    return result, version, split, report

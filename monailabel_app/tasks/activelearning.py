@@ -27,7 +27,7 @@ class EpistemicScorer:
         self.infer = infer
         self.samples = samples
         self.downsample = downsample
-        self.key = f"epistemic_{infer.preset.name}"
+        self.key = f"epistemic_{infer.name}"
         self._network: tuple[Any, Any] | None = None  # (version, private copy of the network)
 
     def _mc_network(self):
@@ -45,7 +45,7 @@ class EpistemicScorer:
             return float(cached["score"])
         image, _, _ = predictor.preprocess(datastore.get_image_uri(image_id))
         value = mc_dropout_entropy(
-            network, image, self.infer.preset.patch_size, self.samples, self.downsample, predictor.backend
+            network, image, predictor.preset.patch_size, self.samples, self.downsample, predictor.backend
         )
         datastore.update_image_info(
             image_id, {self.key: {"score": value, "version": version, "samples": self.samples}}

@@ -15,37 +15,47 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from lib.inference.backends import choose_backend
 from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
-from lib.planning.presets import ModelPreset, build_network, preset_for_checkpoint
+from lib.planning.plan_store import PlanStore
+from lib.planning.presets import ModelPreset, load_model, plan_summary
 from lib.training.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
 
 
-class SegmentationInfer(InferTask):
-    """Auto-segmentation for one preset.
+class ModelNotTrained(LookupError):
+    """A user model has no published version yet (HTTP 409 at /infer)."""
 
-    Weights: the newest version in ``store`` when one exists, else the shipped ``default_checkpoint``.
-    The served version is re-checked on every request and swapped in when a training publishes a new
-    one; the result params say which version and backend ran.
+
+class SegmentationInfer(InferTask):
+    """Auto-segmentation for one model (a built-in preset or a user's planned model).
+
+    Weights: the newest version in ``store`` when one exists, else the shipped ``default_checkpoint``
+    (built-in presets only); each is run on the plan stamped in it. The served version is re-checked on
+    every request and swapped in when a training publishes a new one; the result params say which
+    version and backend ran. A user model before its first training is listed as untrained and
+    refuses inference with :class:`ModelNotTrained`.
     """
 
     def __init__(
         self,
-        preset: ModelPreset,
+        plans: PlanStore,
         store: ModelStore,
-        default_checkpoint: str,
+        default_checkpoint: str | None,
         backend: str,
         parity_image: str | None = None,
         max_voxels: int | None = None,
     ) -> None:
+        definition = plans.definition
+        plan = plans.current()
         super().__init__(
             type=InferType.SEGMENTATION,
-            labels=dict(preset.labels),
-            dimension=preset.spatial_dims,
-            description=preset.description,
+            labels=dict(definition.labels),
+            dimension=plan.spatial_dims if plan else 3,
+            description=definition.description or (plan.description if plan else definition.name),
             config={"largest_component": True},
         )
-        self.preset = preset
+        self.name = definition.name
+        self.plans = plans
         self.store = store
         self.default_checkpoint = default_checkpoint
         self.backend = backend
@@ -57,17 +67,29 @@ class SegmentationInfer(InferTask):
         self._predictor: Predictor | None = None
         self._version: int | str = "none"
 
+    @property
+    def preset(self) -> ModelPreset | None:
+        """The plan served now (the loaded checkpoint's), else the model's current plan (None for a
+        user model not planned yet)."""
+        return self._predictor.preset if self._predictor else self.plans.current()
+
     def info(self) -> dict[str, Any]:
         info = super().info()
         served = self._predictor.backend if self._predictor else f"{self.backend} (chosen at first use)"
-        grid = self._predictor.preset if self._predictor else self.preset
+        grid = self.preset
+        trained = self._checkpoint()[0] is not None
         info.update(
             {
+                "trained": trained,
+                "status": "ready" if trained else "untrained: submit labels and train",
+                "planned_from_data": self.plans.definition.planned_from_data,
+                "modality": grid.modality if grid else self.plans.definition.modality or "auto",
                 "backend": served,
                 "backend_agreement": self._parity,
                 "model_version": self._checkpoint()[1],
-                "spacing": list(grid.spacing),
-                "patch_size": list(grid.patch_size),
+                "spacing": list(grid.spacing) if grid else None,
+                "patch_size": list(grid.patch_size) if grid else None,
+                "plan": plan_summary(grid) if grid else "planned from the labelled images at first training",
             }
         )
         return info
@@ -76,7 +98,7 @@ class SegmentationInfer(InferTask):
         latest = self.store.latest()
         if latest:
             return str(latest[1]), latest[0]
-        if os.path.exists(self.default_checkpoint):
+        if self.default_checkpoint and os.path.exists(self.default_checkpoint):
             return self.default_checkpoint, "default"
         return None, "none"
 
@@ -85,20 +107,18 @@ class SegmentationInfer(InferTask):
         return self._checkpoint()[0]
 
     def is_valid(self) -> bool:
-        return self._checkpoint()[0] is not None
+        """Listed in /info: always for user models (as untrained before their first training)."""
+        return self.plans.definition.planned_from_data or self._checkpoint()[0] is not None
 
     def predictor(self) -> tuple[Predictor, int | str]:
         """The loaded predictor for the newest checkpoint (loaded once, reloaded when it changes)."""
         path, version = self._checkpoint()
         if path is None:
-            raise FileNotFoundError(f"no model checkpoint for {self.preset.name}")
+            raise ModelNotTrained(f"{self.name}: no trained version yet: submit labels and train")
         key = (path, os.path.getmtime(path))
         with self._lock:
             if self._served != key:
-                checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-                preset = preset_for_checkpoint(self.preset, checkpoint)
-                network = build_network(preset)
-                network.load_state_dict(checkpoint["state_dict"])
+                preset, network, _ = load_model(path, self.plans.current())
                 cache = self.store.root / "onnx-cache"  # never beside the shipped checkpoint
                 cache.mkdir(parents=True, exist_ok=True)
                 backend, runner = self._guarded_backend(
@@ -108,7 +128,7 @@ class SegmentationInfer(InferTask):
                     preset, network, backend=backend, runner=runner, max_voxels=self.max_voxels
                 )
                 self._served, self._version = key, version
-                logger.info("%s: serving model version %s from %s", self.preset.name, version, path)
+                logger.info("%s: serving model version %s from %s", self.name, version, path)
             return self._predictor, self._version
 
     def _guarded_backend(
@@ -120,7 +140,7 @@ class SegmentationInfer(InferTask):
         try:
             image, _, _ = Predictor(preset, network).preprocess(self.parity_image)
         except ImageReadError as e:  # e.g. a datastore of another modality: no basis to compare on
-            logger.warning("%s: parity check impossible (%s); serving fp32", self.preset.name, e)
+            logger.warning("%s: parity check impossible (%s); serving fp32", self.name, e)
             return "fp32", network
         centre = tuple(
             slice(max(0, (s - p) // 2), max(0, (s - p) // 2) + p)
@@ -130,19 +150,20 @@ class SegmentationInfer(InferTask):
             network, self.backend, image[(slice(None), *centre)], preset.patch_size, onnx_path
         )
         logger.info(
-            "%s: backend %s (argmax agreement with fp32: %s)", self.preset.name, backend, self._parity
+            "%s: backend %s (argmax agreement with fp32: %s)", self.name, backend, self._parity
         )
         return backend, runner
 
     def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         start = time.perf_counter()
-        ext = request.get("result_extension") or (".png" if self.preset.spatial_dims == 2 else ".nii.gz")
+        predictor, version = self.predictor()
+        plan = predictor.preset
+        ext = request.get("result_extension") or (".png" if plan.spatial_dims == 2 else ".nii.gz")
         dtype = request.get("result_dtype") or "uint8"
         if ext not in WRITABLE_EXTENSIONS:
             raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
         if dtype not in LABEL_DTYPES:
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
-        predictor, version = self.predictor()
         prediction = predictor(request["image"])
         t_write = time.perf_counter()
         fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
@@ -152,15 +173,15 @@ class SegmentationInfer(InferTask):
         latencies["write"] = time.perf_counter() - t_write
         latencies["total"] = time.perf_counter() - start
         params = {
-            "label_names": dict(self.preset.labels),
+            "label_names": dict(plan.labels),
             "latencies": {k: round(v, 3) for k, v in latencies.items()},
-            "model": self.preset.name,
+            "model": self.name,
             "model_version": version,
             "backend": predictor.backend,
         }
         logger.info(
             "%s v%s on %s: %s",
-            self.preset.name,
+            self.name,
             version,
             os.path.basename(request["image"]),
             params["latencies"],

@@ -24,13 +24,13 @@ class ModelMetrics(ScoringMethod):
     """
 
     def __init__(self, infer: SegmentationInfer) -> None:
-        super().__init__(f"Dice / IoU / HD95 / ASSD of {infer.preset.name} against final labels")
+        super().__init__(f"Dice / IoU / HD95 / ASSD of {infer.name} against final labels")
         self.infer = infer
-        self.key = f"metrics_{infer.preset.name}"
+        self.key = f"metrics_{infer.name}"
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         predictor, version = self.infer.predictor()
-        metrics = SegmentationMetrics(self.infer.preset.labels)
+        metrics = SegmentationMetrics(predictor.preset.labels)
         for image_id in sorted(datastore.get_labeled_images(DefaultLabelTag.FINAL)):
             label_uri = datastore.get_label_uri(
                 datastore.get_label_by_image_id(image_id, DefaultLabelTag.FINAL), DefaultLabelTag.FINAL
@@ -40,5 +40,5 @@ class ModelMetrics(ScoringMethod):
             row = json_safe(metrics.cases[image_id])
             datastore.update_image_info(image_id, {self.key: {"model_version": version, "metrics": row}})
         result = json_safe({"model_version": version, **metrics.to_dict()})
-        logger.info("scoring %s v%s: %s", self.infer.preset.name, version, result.get("summary"))
+        logger.info("scoring %s v%s: %s", self.infer.name, version, result.get("summary"))
         return result

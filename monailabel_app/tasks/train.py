@@ -16,7 +16,10 @@ from monailabel.interfaces.tasks.train import TrainTask
 from lib.io.atomic import atomic_path
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
-from lib.planning.presets import ModelPreset
+from lib.planning.fingerprint import fingerprint
+from lib.planning.plan_store import PlanStore
+from lib.planning.planner import plan_model
+from lib.planning.presets import ModelPreset, plan_summary
 from lib.training.distributed import rank_and_world, run_distributed
 from lib.training.engine import EpochStats, TrainConfig, TrainResult
 from lib.training.model_store import ModelStore
@@ -97,13 +100,29 @@ def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]
 
 
 class SegmentationTrain(TrainTask):
-    """Train one preset on the datastore's final labels and publish a new model version."""
+    """Train one model on the datastore's final labels and publish a new model version.
 
-    def __init__(self, preset: ModelPreset, store: ModelStore, default_checkpoint: str) -> None:
-        super().__init__(f"Train {preset.name}: {preset.description}")
-        self.preset = preset
+    A user model is planned from its labelled images at its first training (or when the request says
+    ``replan``); the plan is kept as ``plan.json`` and stamped into every published version. Weights
+    start from the newest version (``pretrained``), else the shipped checkpoint: the preset's own, or
+    for a user model one of ``warm_start`` ({(modality, spatial dims): checkpoint}) that matches its
+    plan, loaded partially with the report in the log and in ``train_stats``.
+    """
+
+    def __init__(
+        self,
+        plans: PlanStore,
+        store: ModelStore,
+        default_checkpoint: str | None,
+        warm_start: dict[tuple[str, int], str] | None = None,
+    ) -> None:
+        definition = plans.definition
+        super().__init__(f"Train {definition.name}: {definition.description or ', '.join(definition.labels)}")
+        self.name = definition.name
+        self.plans = plans
         self.store = store
         self.default_checkpoint = default_checkpoint
+        self.warm_start = warm_start or {}
 
     @property
     def stats_file(self) -> str:
@@ -122,7 +141,7 @@ class SegmentationTrain(TrainTask):
     def _record(self, status: str, config: TrainConfig, result: TrainResult | None, **extra: Any) -> None:
         stats = {
             "status": status,
-            "model": self.preset.name,
+            "model": self.name,
             "config": asdict(config),
             "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
             **extra,
@@ -132,36 +151,63 @@ class SegmentationTrain(TrainTask):
             stats["total_epochs"] = len(result.epochs)
         write_json_atomic(self.stats_file, stats)
 
+    def plan(self, items: list[dict], replan: bool) -> ModelPreset:
+        """The plan to train with: the current one, or (user model, first training or ``replan``) one
+        derived from the labelled ``items`` and saved."""
+        plan = self.plans.current()
+        if plan is None or (replan and self.plans.definition.planned_from_data):
+            definition = self.plans.definition
+            plan = plan_model(
+                definition.name,
+                definition.labels,
+                fingerprint(items),
+                modality=definition.modality,
+                description=definition.description,
+                n4=definition.n4,
+            )
+            self.plans.save(plan)
+            logger.info("%s: planned from %d labelled images: %s", self.name, len(items), plan_summary(plan))
+        return plan
+
+    def initial_weights(self, plan: ModelPreset) -> str | None:
+        """Newest published version, else the shipped checkpoint for this plan (None if there is none)."""
+        latest = self.store.latest()
+        if latest:
+            return str(latest[1])
+        shipped = self.default_checkpoint or self.warm_start.get((plan.modality, plan.spatial_dims))
+        return shipped if shipped and os.path.exists(shipped) else None
+
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         config, data = parse_options(request)
         items = datastore.datalist()
         if not items:
             raise ValueError("no images with final labels in the datastore")
         self.store.root.mkdir(parents=True, exist_ok=True)
-        latest = self.store.latest()
-        init = (str(latest[1]) if latest else self.default_checkpoint) if data["pretrained"] else None
-        if init and not os.path.exists(init):
-            init = None
-        self._record("running", config, None)
+        plan = self.plan(items, as_bool(first_if_list(request.get("replan", False))))
+        init = self.initial_weights(plan) if data["pretrained"] else None
+        self._record("running", config, None, plan=plan_summary(plan))
         if data["multi_gpu"]:
             world = torch.cuda.device_count() if torch.cuda.is_available() else data["num_processes"]
             logger.info("distributed training on %d processes", world)
-            run_distributed(_distributed_entry, world, (self, items, config, data, init))
+            run_distributed(_distributed_entry, world, (self, plan, items, config, data, init))
         else:
-            self.run(items, config, data, init)
+            self.run(plan, items, config, data, init)
         stats = self.stats()
         return {
             k: stats.get(k) for k in ("model", "published_version", "best_dice", "best_epoch", "total_epochs")
         }
 
-    def run(self, items: list[dict], config: TrainConfig, data: dict[str, Any], init: str | None) -> None:
+    def run(
+        self, plan: ModelPreset, items: list[dict], config: TrainConfig, data: dict, init: str | None
+    ) -> None:
         """One training (or one DDP rank of it); rank 0 records the stats."""
+        summary = plan_summary(plan)
 
         def on_epoch(_: EpochStats, result: TrainResult) -> None:
-            self._record("running", config, result)
+            self._record("running", config, result, plan=summary)
 
-        result, version, split = run_training(
-            self.preset,
+        result, version, split, report = run_training(
+            plan,
             items,
             config,
             work_dir=str(self.store.root / "train"),
@@ -175,10 +221,18 @@ class SegmentationTrain(TrainTask):
         )
         if rank_and_world()[0] == 0:
             split_names = {k: [os.path.basename(i["image"]) for i in v] for k, v in split.items()}
-            self._record("finished", config, result, published_version=version, split=split_names)
+            self._record(
+                "finished",
+                config,
+                result,
+                published_version=version,
+                split=split_names,
+                plan=summary,
+                pretrained={"checkpoint": init and os.path.basename(init), "report": report},
+            )
 
 
 def _distributed_entry(
-    task: SegmentationTrain, items: list, config: TrainConfig, data: dict, init: str | None
+    task: SegmentationTrain, plan: ModelPreset, items: list, config: TrainConfig, data: dict, init: str | None
 ) -> None:
-    task.run(items, config, data, init)
+    task.run(plan, items, config, data, init)
