@@ -80,6 +80,7 @@ class SegmentationInfer(InferTask):
         trained = self._checkpoint()[0] is not None
         info.update(
             {
+                "dimension": grid.spatial_dims if grid else info["dimension"],
                 "trained": trained,
                 "status": "ready" if trained else "untrained: submit labels and train",
                 "planned_from_data": self.plans.definition.planned_from_data,
