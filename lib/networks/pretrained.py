@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
@@ -58,11 +59,15 @@ def _label_channels(
     if any(source.shape[d] != len(old) + 1 or target.shape[d] != len(new) + 1 for d in axes):
         return None
     shared = [(0, 0)] + [(new[name], old[name]) for name in new if name in old]
+
+    def grid(pick: int) -> tuple[torch.Tensor, ...]:  # every combination of shared channels
+        ranges = [
+            [p[pick] for p in shared] if d in axes else range(target.shape[d]) for d in range(target.ndim)
+        ]
+        return tuple(torch.as_tensor(i) for i in np.ix_(*ranges))
+
     out = target.clone()
-    for new_index, old_index in shared:
-        index_new = tuple(new_index if d in axes else slice(None) for d in range(target.ndim))
-        index_old = tuple(old_index if d in axes else slice(None) for d in range(target.ndim))
-        out[index_new] = source[index_old]
+    out[grid(0)] = source[grid(1)]
     return out
 
 
