@@ -31,6 +31,7 @@ from lib.planning.plan_store import PlanStore  # noqa: E402
 from lib.planning.presets import PRESETS  # noqa: E402
 from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
+from monailabel_app.config import AppConfig  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
 from monailabel_app.dicom import (  # noqa: E402
     LocalDicomDatastore,
@@ -61,26 +62,21 @@ def resolve_backend(conf_value: str) -> str:
 
 
 class SegmentationApp(MONAILabelApp):
-    """Multi-organ auto-segmentation with a training loop built on ``lib``.
+    """Auto-segmentation and active learning for built-in and user-declared models, built on ``lib``.
 
-    ``--conf`` options: ``models`` (comma list or ``all``; default ``ct_organs``), ``labels`` (+
-    ``modality``, ``n4``: declare your own model, named in ``models``), ``models_file`` (several own
-    models, see :func:`lib.planning.definitions.read_definitions_file`), ``model_dir``
-    (published model versions; default ``<app>/model``), ``keep_versions`` (default 5), ``backend``
-    (``auto``|``fp32``|``bf16``; default ``auto``), ``epistemic_samples`` (MC-dropout passes; default 5),
-    ``auto_update_scoring`` (re-score after every next-sample/training; default false), ``max_upload_mb``
-    (request body limit, HTTP 413 above it; default 1024), ``max_working_voxels`` (per-inference
-    memory bound: images larger than this on the model's working grid get HTTP 413; default 100e6,
-    about 3.2 GB of scores and buffers).
+    ``--conf`` options: the fields of :class:`monailabel_app.config.AppConfig`.
     """
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
-        self.definitions: dict[str, ModelDefinition] = {d.name: d for d in resolve_definitions(conf)}
+        self.options = AppConfig.from_conf(conf, os.path.join(app_dir, "model"))
+        self.definitions: dict[str, ModelDefinition] = {
+            d.name: d for d in resolve_definitions(self.options.model_conf())
+        }
         self.model_names = list(self.definitions)
-        self.model_dir = conf.get("model_dir", os.path.join(app_dir, "model"))
-        self.keep_versions = int(conf.get("keep_versions", "5"))
-        self.backend = resolve_backend(conf.get("backend", "auto"))
-        self.max_voxels = int(float(conf.get("max_working_voxels", "100e6")))
+        self.model_dir = self.options.model_dir
+        self.keep_versions = self.options.keep_versions
+        self.backend = resolve_backend(self.options.backend)
+        self.max_voxels = int(self.options.max_working_voxels)
         super().__init__(
             app_dir=app_dir,
             studies=studies,
@@ -91,10 +87,10 @@ class SegmentationApp(MONAILabelApp):
         )
         # MONAI Label re-runs every scoring method after each next-sample and training by default;
         # a full metrics pass per click is too heavy for a CPU server, so it is opt-in here.
-        self._auto_update_scoring = conf.get("auto_update_scoring", "false").lower() == "true"
+        self._auto_update_scoring = self.options.auto_update_scoring
         uploads = {n: (self._plans(n), self._store(n)) for n in self.model_names}
         wire_running_server(
-            max_body_size=int(float(conf.get("max_upload_mb", "1024")) * 2**20),
+            max_body_size=int(self.options.max_upload_mb * 2**20),
             replacements={
                 ("PUT", "/model/{model}"): model_upload_endpoint(uploads),
                 ("POST", "/auth/token"): access_token,
@@ -166,7 +162,7 @@ class SegmentationApp(MONAILabelApp):
         """MC-dropout scorer for the first selected model (shared by strategy and scoring)."""
         if not hasattr(self, "_epistemic"):
             self._epistemic = EpistemicScorer(
-                self._infers[self.model_names[0]], samples=int(self.conf.get("epistemic_samples", "5"))
+                self._infers[self.model_names[0]], samples=self.options.epistemic_samples
             )
         return self._epistemic
 

@@ -140,3 +140,13 @@ def test_plan_round_trips_through_json():
 
     plan = plan_model("m", LABELS, fp([(0.7, 0.7, 5.0)] * 3, [(512, 512, 40)] * 3))
     assert ModelPreset.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def test_dicom_series_modality_is_read_from_the_files():
+    from pathlib import Path
+
+    from lib.planning.fingerprint import dicom_modality
+
+    sample = Path(__file__).resolve().parents[1] / "sample-data"
+    assert dicom_modality(str(sample / "ct-dicom" / "case_011")) == "CT"
+    assert dicom_modality(str(sample / "ct" / "case_000.nii.gz")) is None

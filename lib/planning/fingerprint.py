@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydicom
 from monai.transforms import Compose, LoadImaged, Orientationd
 
 #: DICOM Modality values -> the app's modality names.
@@ -39,11 +41,18 @@ class Fingerprint:
         return asdict(self)
 
 
-def _dicom_modality(meta: dict[str, Any]) -> str | None:
-    value = meta.get("0008|0060") or meta.get("00080060") or meta.get("Modality")
-    if isinstance(value, dict):  # pydicom-style JSON {"vr": "CS", "Value": ["CT"]}
-        value = (value.get("Value") or [None])[0]
-    return DICOM_MODALITIES.get(str(value).strip().upper()) if value else None
+def dicom_modality(image: str) -> str | None:
+    """The app's modality name for a DICOM series folder (or file) from its first file's Modality tag;
+    None for other images or unknown values."""
+    path = Path(image)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    for candidate in files[:1]:
+        try:
+            value = pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["Modality"]).Modality
+        except (pydicom.errors.InvalidDicomError, AttributeError, OSError):
+            return None
+        return DICOM_MODALITIES.get(str(value).strip().upper())
+    return None
 
 
 def fingerprint(
@@ -59,7 +68,7 @@ def fingerprint(
     spacings, shapes, foreground, whole, modalities = [], [], [], [], set()
     for item in chosen:
         data = load({"image": item["image"], "label": item["label"]})
-        modalities.add(_dicom_modality(dict(data["image"].meta)))
+        modalities.add(dicom_modality(item["image"]))
         if data["image"].ndim == 4:
             data = Compose([Orientationd(keys=["image", "label"], axcodes="RAS")])(data)
         image = np.asarray(data["image"], np.float32).mean(axis=0)  # colour -> one channel

@@ -1,0 +1,76 @@
+"""The app's ``--conf`` options: one typed dataclass holds each option's default and meaning.
+
+``monailabel start_server ... --conf key value`` hands every value over as a string;
+:meth:`AppConfig.from_conf` converts and checks them (``ValueError`` naming the option), and the
+README's options table lists exactly these fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _option(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Server options (see each field's help)."""
+
+    models: str = _option("", "models to serve: comma list (built-in and own) or all; default ct_organs")
+    labels: str | None = _option(None, 'your own model\'s labels: a,b,c (values 1..N) or JSON {"a": 1, ...}')
+    modality: str | None = _option(None, "own model's modality CT|MR|XR; default: DICOM tag, else the data")
+    n4: bool = _option(False, "MR own model: N4 bias-field correction before the z-score")
+    models_file: str | None = _option(None, "JSON file declaring several own models")
+    model_dir: str = _option("", "published versions, plans, splits and logs (default <app>/model)")
+    keep_versions: int = _option(5, "how many published model versions are kept")
+    backend: str = _option("auto", "inference backend: auto, fp32, bf16, onnx")
+    epistemic_samples: int = _option(5, "MC-dropout passes per image for the epistemic strategy")
+    auto_update_scoring: bool = _option(False, "re-run scoring after every next-sample and training")
+    max_upload_mb: float = _option(1024.0, "request body limit in MiB (HTTP 413 above it)")
+    max_working_voxels: float = _option(100e6, "per-inference bound on working-grid voxels (HTTP 413 above)")
+
+    @classmethod
+    def from_conf(cls, conf: Mapping[str, str], app_dir_model: str) -> AppConfig:
+        """Typed options from ``--conf`` strings; ``app_dir_model`` is the default ``model_dir``."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(conf) - set(known))
+        if unknown:
+            logger.warning("ignoring unknown --conf keys %s; known: %s", unknown, ", ".join(known))
+        values: dict[str, Any] = {}
+        for name, f in known.items():
+            if name not in conf:
+                continue
+            raw = str(conf[name])
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            try:
+                if kind == "bool":
+                    if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(f"expected true or false, got {raw!r}")
+                    values[name] = raw.lower() in ("true", "1", "yes")
+                elif kind == "int":
+                    values[name] = int(float(raw))
+                elif kind == "float":
+                    values[name] = float(raw)
+                else:
+                    values[name] = raw
+            except ValueError as e:
+                raise ValueError(f"--conf {name}: {e}") from None
+        config = cls(**values)
+        if config.keep_versions < 1 or config.epistemic_samples < 1:
+            raise ValueError("--conf keep_versions and epistemic_samples must be >= 1")
+        if config.max_upload_mb <= 0 or config.max_working_voxels <= 0:
+            raise ValueError("--conf max_upload_mb and max_working_voxels must be > 0")
+        return config if config.model_dir else cls(**{**values, "model_dir": app_dir_model})
+
+    def model_conf(self) -> dict[str, str]:
+        """The options :func:`lib.planning.definitions.resolve_definitions` reads."""
+        keys = ("models", "labels", "modality", "models_file")
+        out = {k: getattr(self, k) for k in keys if getattr(self, k)}
+        return {**out, "n4": str(self.n4).lower()}
