@@ -67,7 +67,7 @@ def _label_channels(
         return tuple(torch.as_tensor(i) for i in np.ix_(*ranges))
 
     out = target.clone()
-    out[grid(0)] = source[grid(1)]
+    out[grid(0)] = source[grid(1)].to(target.dtype)
     return out
 
 
