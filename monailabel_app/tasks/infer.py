@@ -17,6 +17,7 @@ from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.planning.presets import ModelPreset, build_network, preset_for_checkpoint
 from lib.training.model_store import ModelStore
+from monailabel_app.tasks.options import as_bool, first_if_list
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +143,13 @@ class SegmentationInfer(InferTask):
             raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
         if dtype not in LABEL_DTYPES:
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
+        largest = request.get("largest_component", self.config()["largest_component"])  # as in /info
+        try:
+            largest = as_bool(first_if_list(largest))
+        except ValueError as e:
+            raise ValueError(f"largest_component: {e}") from None
         predictor, version = self.predictor()
-        prediction = predictor(request["image"])
+        prediction = predictor(request["image"], largest_component=largest)
         t_write = time.perf_counter()
         fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
         os.close(fd)
@@ -157,7 +163,10 @@ class SegmentationInfer(InferTask):
             "model": self.preset.name,
             "model_version": version,
             "backend": predictor.backend,
+            "largest_component": largest,
         }
+        if prediction.note:
+            params["note"] = prediction.note
         logger.info(
             "%s v%s on %s: %s",
             self.preset.name,
