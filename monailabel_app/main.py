@@ -210,6 +210,12 @@ class SegmentationApp(MONAILabelApp):
         if not self.datastore().get_image_uri(image):
             raise HTTPException(404, f"image: unknown image id {image!r}")
 
+    def cleanup_sessions(self) -> None:
+        """Remove expired sessions (MONAI Label runs this at start-up and every 5 minutes; its own
+        version skips the store while no session is in memory, so sessions of earlier runs stayed)."""
+        if self._sessions is not None:
+            logger.debug("expired sessions removed: %d", self._sessions.remove_expired())
+
     def _session_image(self, real_path: str) -> bool:
         """True when ``real_path`` is the image of a session in the session store (the file or folder
         ``PUT /session/`` stored, found again through its session's record)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,8 @@ def check_infer_request(
         store = sessions() if sessions is not None else None
         if store is None:
             raise HTTPException(406, "session_id: this server runs without sessions (MONAI_LABEL_SESSIONS)")
-        if store.get_session(session_id, update_ts=False) is None:
+        info = store.get_session(session_id, update_ts=False)
+        if info is None or 0 < info.expiry < time.time() - info.last_access_ts:  # clean-up runs every 5 min
             raise HTTPException(
                 404, f"session_id: unknown or expired session {session_id!r}; upload the image again"
             )
