@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tempfile
+from functools import partial
 from typing import Any
 
 # MONAI Label loads this file with the app folder first on sys.path and unloads every `lib` module;
@@ -33,12 +34,9 @@ from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.config import AppConfig  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
-from monailabel_app.dicom import (  # noqa: E402
-    LocalDicomDatastore,
-    dicomweb_datastore,
-    install_dicom_fixes,
-    is_dicom_studies_folder,
-)
+from monailabel_app.dicom_fixes import install_dicom_fixes  # noqa: E402
+from monailabel_app.dicomweb import dicomweb_datastore  # noqa: E402
+from monailabel_app.local_dicom import LocalDicomDatastore, is_dicom_studies_folder  # noqa: E402
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
@@ -97,7 +95,7 @@ class SegmentationApp(MONAILabelApp):
             },
             guards={
                 ("POST", "/train/{model}"): self._check_train,
-                ("POST", "/infer/{model}"): check_infer_request,
+                ("POST", "/infer/{model}"): partial(check_infer_request, sessions=self.sessions),
             },
         )
         install_dicom_fixes(self.definitions[self.model_names[0]].labels)
@@ -196,15 +194,39 @@ class SegmentationApp(MONAILabelApp):
             raise HTTPException(409, f"strategy {strategy}: {e}") from None
 
     def _check_image(self, image: Any) -> None:
+        """Accept a datastore id, the file ``/infer`` just stored from an upload, or the image of a
+        live session of MONAI Label's session store; anything else is HTTP 400 (404 for unknown ids)."""
         if not isinstance(image, str) or not image:
             raise HTTPException(400, "image: a datastore image id is required")
-        if os.path.isabs(image):  # a file the /infer endpoint itself just stored from an upload
-            if os.path.dirname(os.path.realpath(image)) != os.path.realpath(tempfile.gettempdir()):
-                raise HTTPException(400, "image: must be a datastore image id, not a path")
-            return
+        if os.path.isabs(image):
+            real = os.path.realpath(image)
+            if os.path.dirname(real) == os.path.realpath(tempfile.gettempdir()):  # an upload to /infer
+                return
+            if self._session_image(real):
+                return
+            raise HTTPException(400, "image: must be a datastore image id, not a path")
         check_name("image", image)
         if not self.datastore().get_image_uri(image):
             raise HTTPException(404, f"image: unknown image id {image!r}")
+
+    def cleanup_sessions(self) -> None:
+        """Remove expired sessions (MONAI Label runs this at start-up and every 5 minutes; its own
+        version skips the store while no session is in memory, so sessions of earlier runs stayed)."""
+        if self._sessions is not None:
+            logger.debug("expired sessions removed: %d", self._sessions.remove_expired())
+
+    def _session_image(self, real_path: str) -> bool:
+        """True when ``real_path`` is the image of a session in the session store (the file or folder
+        ``PUT /session/`` stored, found again through its session's record)."""
+        sessions = self.sessions()
+        if sessions is None:
+            return False
+        store = os.path.realpath(sessions.store_path)
+        if os.path.commonpath([store, real_path]) != store or real_path == store:
+            return False
+        session_id = os.path.relpath(real_path, store).split(os.sep)[0]
+        info = sessions.get_session(session_id, update_ts=False)
+        return info is not None and os.path.realpath(info.image) == real_path
 
     def infer(self, request: dict[str, Any], datastore: Any = None) -> dict[str, Any]:
         """Validate the request (4xx for caller mistakes), then run the model's infer task."""

@@ -4,6 +4,10 @@ MONAI Label declares its endpoints ``async def`` but runs inference, datastore I
 synchronously inside them, so one inference blocks the event loop and every other client waits
 (``/info`` included). Re-registering those endpoints as plain functions makes FastAPI run them in its
 worker threadpool, so the event loop keeps answering while an inference runs.
+
+Routes that read the raw request (a ``Request`` parameter: the DICOMweb proxy) stay coroutines on the
+server's loop: awaiting the body from a worker thread's own loop would wait forever for a large body.
+Such routes must not block (the app's proxy, ``monailabel_app.dicom_proxy``, does not).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,11 @@ def _threaded(endpoint, guard: Callable[..., None] | None = None):
     return run
 
 
+def reads_raw_request(endpoint: Callable) -> bool:
+    """True when ``endpoint`` takes the starlette ``Request`` itself (and may await its body)."""
+    return any(p.annotation in (Request, "Request") for p in inspect.signature(endpoint).parameters.values())
+
+
 def unblock_endpoints(
     router: APIRouter,
     max_body_size: int | None = None,
@@ -45,6 +54,7 @@ def unblock_endpoints(
 ) -> int:
     """Replace ``router``'s coroutine endpoints, in place, by threaded twins; returns how many.
 
+    Endpoints that read the raw request are re-registered as they are (for the body bound only).
     ``max_body_size`` (bytes) bounds every request body; larger uploads get HTTP 413. ``replacements``
     maps (method, path) to the app's own sync endpoint for that route (same parameters); ``guards``
     maps (method, path) to a check run on the request's arguments before MONAI Label's endpoint.
@@ -53,18 +63,14 @@ def unblock_endpoints(
     for i, route in enumerate(router.routes):
         if not (isinstance(route, APIRoute) and inspect.iscoroutinefunction(route.endpoint)):
             continue
-        own = next(
-            (
-                fn
-                for (method, path), fn in replacements.items()
-                if path == route.path and method in route.methods
-            ),
-            None,
-        )
+        own = _lookup(replacements, route)
+        if own is None:
+            raw = reads_raw_request(route.endpoint)
+            own = route.endpoint if raw else _threaded(route.endpoint, _lookup(guards, route))
         twin = APIRouter(prefix=router.prefix)
         twin.add_api_route(
             route.path[len(router.prefix) :],
-            own or _threaded(route.endpoint, _lookup(guards, route)),
+            own,
             methods=list(route.methods),
             dependencies=route.dependencies,
             name=route.name,
@@ -101,6 +107,6 @@ def wire_running_server(
         if name.startswith("monailabel.endpoints.") and isinstance(getattr(m, "router", None), APIRouter)
     ]
     logger.info(
-        "threaded %d MONAI Label endpoints",
+        "re-registered %d MONAI Label endpoints (threaded, or on the loop if they read the raw request)",
         sum(unblock_endpoints(r, max_body_size, replacements, guards) for r in routers),
     )

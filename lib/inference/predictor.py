@@ -18,6 +18,11 @@ from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
 BACKENDS = ("fp32", "bf16", "onnx")
+# an image whose values span at most this fraction of its largest magnitude carries no picture
+CONSTANT_RTOL = 1e-3
+# preprocessed intensities are of order 1 (windowed to [0, 1], z-scored, percentile-scaled): a network
+# input spanning less than this is blank (e.g. a CT entirely outside the window)
+BLANK_INPUT_RANGE = 1e-3
 
 
 def bf16_supported() -> bool:
@@ -92,6 +97,7 @@ class Prediction:
     label: np.ndarray
     affine: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # why the label is empty without running the network, if it is
 
 
 def root_cause(error: BaseException) -> str:
@@ -108,6 +114,18 @@ class ImageReadError(ValueError):
 
 class ImageTooLarge(ImageReadError):
     """The image would exceed the per-request bound on working-grid voxels."""
+
+
+def constant_note(values: torch.Tensor | np.ndarray, what: str, atol: float = 0.0) -> str:
+    """A note when ``values`` are (near-)constant (range <= ``CONSTANT_RTOL`` x largest magnitude, or
+    <= ``atol``), else "". Non-finite values are never constant (they are refused elsewhere)."""
+    arr = torch.as_tensor(values)
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    if hi - lo <= max(CONSTANT_RTOL * max(abs(lo), abs(hi)), atol):
+        return f"{what} is (near-)constant ({lo:g} to {hi:g}): nothing to segment, the label is empty"
+    return ""
 
 
 def working_voxels(shape: tuple[int, ...], affine: np.ndarray, preset: ModelPreset) -> int:
@@ -148,42 +166,65 @@ class Predictor:
         self._load = loading(["image"])
         self._pre = preprocessing(preset)
 
+    def _read(self, image_path: str) -> dict:
+        """The image as loaded (channel-first MetaTensor, input grid); ``ImageReadError`` /
+        ``ImageTooLarge`` as :meth:`preprocess` says."""
+        try:
+            data = self._load({"image": image_path})
+        except Exception as e:  # readers raise many types (OSError, RuntimeError, zlib.error, ...)
+            name = os.path.basename(str(image_path))
+            raise ImageReadError(f"cannot read image {name!r}: {root_cause(e)}") from e
+        shape = tuple(int(s) for s in data["image"].shape[1:])
+        if len(shape) != self.preset.spatial_dims:
+            raise ImageReadError(f"expected a {self.preset.spatial_dims}-D image, got shape {shape}")
+        n = working_voxels(shape, np.asarray(data["image"].affine, np.float64), self.preset)
+        if self.max_voxels is not None and n > self.max_voxels:
+            raise ImageTooLarge(
+                f"image too large: {n / 1e6:.1f}M voxels on the model's working grid "
+                f"(limit {self.max_voxels / 1e6:.1f}M, conf max_working_voxels)"
+            )
+        return data
+
+    def _prepare(self, data: dict) -> tuple[torch.Tensor, np.ndarray, tuple[int, ...]]:
+        orig_affine = np.asarray(data["image"].affine, np.float64)
+        orig_shape = tuple(int(s) for s in data["image"].shape[1:])
+        image = self._pre(data)["image"]
+        if not torch.isfinite(image).all():
+            raise ImageReadError("image contains non-finite values")
+        return image, orig_affine, orig_shape
+
     def preprocess(self, image_path: str) -> tuple[torch.Tensor, np.ndarray, tuple[int, ...]]:
         """Read and preprocess an image: (working-grid image (1, *spatial), input affine, input shape).
 
         Raises ``ImageReadError`` for unreadable files, wrong dimensionality or non-finite values, and
         ``ImageTooLarge`` above ``max_voxels``.
         """
-        try:
-            data = self._load({"image": image_path})
-        except Exception as e:  # readers raise many types (OSError, RuntimeError, zlib.error, ...)
-            name = os.path.basename(str(image_path))
-            raise ImageReadError(f"cannot read image {name!r}: {root_cause(e)}") from e
-        orig_affine = np.asarray(data["image"].affine, np.float64)
-        orig_shape = tuple(int(s) for s in data["image"].shape[1:])
-        if len(orig_shape) != self.preset.spatial_dims:
-            raise ImageReadError(f"expected a {self.preset.spatial_dims}-D image, got shape {orig_shape}")
-        n = working_voxels(orig_shape, orig_affine, self.preset)
-        if self.max_voxels is not None and n > self.max_voxels:
-            raise ImageTooLarge(
-                f"image too large: {n / 1e6:.1f}M voxels on the model's working grid "
-                f"(limit {self.max_voxels / 1e6:.1f}M, conf max_working_voxels)"
-            )
-        image = self._pre(data)["image"]
-        if not torch.isfinite(image).all():
-            raise ImageReadError("image contains non-finite values")
-        return image, orig_affine, orig_shape
+        return self._prepare(self._read(image_path))
 
-    def __call__(self, image_path: str) -> Prediction:
-        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder)."""
+    def __call__(self, image_path: str, largest_component: bool | None = None) -> Prediction:
+        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder).
+
+        ``largest_component`` (default: the predictor's setting) keeps one connected component per
+        class. A (near-)constant image, or one that preprocessing leaves blank, gets an empty label and
+        a ``note`` without running the network (its output there would be the network's bias).
+        """
         t0 = time.perf_counter()
-        image, orig_affine, orig_shape = self.preprocess(image_path)
+        data = self._read(image_path)
+        note = constant_note(data["image"], "the image")
+        if not note:
+            image, orig_affine, orig_shape = self._prepare(data)
+            note = constant_note(image, "the model's input", BLANK_INPUT_RANGE)
+        if note:
+            empty = np.zeros(data["image"].shape[1:], np.uint8)
+            affine = np.asarray(data["image"].affine, np.float64)
+            return Prediction(empty, affine, {"pre": time.perf_counter() - t0}, note)
         t1 = time.perf_counter()
         logits = predict_logits(
             self.runner, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
         )
         t2 = time.perf_counter()
-        working_label = keep_largest_components(logits) if self.largest_component else None
+        largest = self.largest_component if largest_component is None else largest_component
+        working_label = keep_largest_components(logits) if largest else None
         t3 = time.perf_counter()
         label = restore_labels(
             logits, np.asarray(image.affine, np.float64), orig_affine, orig_shape, label=working_label

@@ -18,6 +18,7 @@ from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import ModelPreset, load_model, plan_summary
 from lib.training.model_store import ModelStore
+from monailabel_app.tasks.options import as_bool, first_if_list
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,12 @@ class SegmentationInfer(InferTask):
             raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
         if dtype not in LABEL_DTYPES:
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
-        prediction = predictor(request["image"])
+        largest = request.get("largest_component", self.config()["largest_component"])  # as in /info
+        try:
+            largest = as_bool(first_if_list(largest))
+        except ValueError as e:
+            raise ValueError(f"largest_component: {e}") from None
+        prediction = predictor(request["image"], largest_component=largest)
         t_write = time.perf_counter()
         fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
         os.close(fd)
@@ -179,7 +185,10 @@ class SegmentationInfer(InferTask):
             "model": self.name,
             "model_version": version,
             "backend": predictor.backend,
+            "largest_component": largest,
         }
+        if prediction.note:
+            params["note"] = prediction.note
         logger.info(
             "%s v%s on %s: %s",
             self.name,

@@ -1,9 +1,4 @@
-"""DICOM for the MONAI Label app: a DICOMweb datastore that stores labels as DICOM SEG, a local folder of
-DICOM series as a datastore, and DICOM SEG output of ``/infer`` written with ``lib.io.dicom_seg``.
-
-Labels arrive as NIfTI/NRRD (3D Slicer) or as OHIF's raw ``.bin`` voxel blob: uint8, one byte per voxel
-of the image grid (X, Y, Z) with X varying fastest (Fortran order), the layout MONAI Label's
-``binary_to_image`` reads. Every label is checked against the image grid and kept as NIfTI on it.
+"""DICOMweb for the MONAI Label app: a datastore over a DICOMweb archive that stores labels as DICOM SEG.
 
 Every DICOMweb request has a connect and a read timeout; an unreachable or hung server becomes HTTP 503
 (an error answer from it 502) with a one-line reason, never a hang.
@@ -11,19 +6,16 @@ Every DICOMweb request has a connect and a read timeout; an unreachable or hung 
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import partial
-from types import SimpleNamespace
 from typing import Any, NamedTuple
+from urllib.parse import urlparse
 
 import numpy as np
 import pydicom
@@ -34,123 +26,21 @@ from fastapi import HTTPException
 from monailabel.config import settings
 from monailabel.datastore.dicom import DICOMwebClientX, DICOMWebDatastore
 from monailabel.datastore.local import LocalDatastore
-from monailabel.datastore.utils.colors import GENERIC_ANATOMY_COLORS
-from monailabel.datastore.utils.convert import binary_to_image, dicom_to_nifti
 from monailabel.datastore.utils.dicom import dicom_web_download_series
 from monailabel.interfaces.datastore import DefaultLabelTag
 from pydicom import Dataset
-from pydicom.misc import is_dicom
 
-from lib.inference.predictor import root_cause
 from lib.inference.writer import write_label
-from lib.io.dicom_seg import read_dicom_seg, write_dicom_seg
-from lib.io.validate import InvalidUpload, check_label, read_volume
-from monailabel_app.datastore import CheckedLocalDatastore
+from lib.io.dicom_seg import read_dicom_seg
+from lib.io.validate import read_volume
+from monailabel_app.dicom_labels import checked_label, convert_series, write_seg
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 SEG_LIST_TTL_S = 30.0  # SEGs stored by other clients (OHIF's own export) are seen within this time
 STATUS_RETRY_S = 15.0
-LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd")
 _FINAL = DefaultLabelTag.FINAL.value
-
-
-# ---------------------------------------------------------------------------------------------------
-# labels on the image grid
-# ---------------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def label_file(image_uri: str, label_path: str) -> Iterator[str]:
-    """A submitted label as a file on the image's grid: OHIF's ``.bin`` goes through MONAI Label's
-    ``binary_to_image`` (a blob of the wrong size is HTTP 422); other files pass through."""
-    if not label_path.endswith(".bin"):
-        yield label_path
-        return
-    try:
-        converted = binary_to_image(image_uri, label_path)
-    except ValueError as e:  # numpy's reshape: the blob does not fit the grid
-        raise HTTPException(422, f"label rejected: label.bin does not fit the image grid ({e})") from None
-    try:
-        yield converted
-    finally:
-        os.remove(converted)
-
-
-def checked_label(image_uri: str, label_path: str, allowed: Collection[int]) -> tuple[np.ndarray, np.ndarray]:
-    """(label (X, Y, Z) integers, affine) of a submitted label on the image's grid holding only
-    ``allowed`` values; HTTP 422 with the reason otherwise."""
-    with label_file(image_uri, label_path) as path:
-        try:
-            check_label(path, image_uri, allowed)
-            label, affine = read_volume(path)
-        except InvalidUpload as e:
-            raise HTTPException(422, f"label rejected: {e}") from None
-    dtype = np.uint8 if label.max(initial=0) < 256 else np.uint16
-    return np.rint(label).astype(dtype), affine
-
-
-def segment_color(name: str, value: int) -> tuple[int, int, int]:
-    """MONAI Label's anatomy colour for ``name`` ("kidney_left" finds "left kidney"), else one by value."""
-    words = name.lower().split("_")
-    for key in (name.lower(), " ".join(words), " ".join(reversed(words))):
-        if key in GENERIC_ANATOMY_COLORS:
-            return tuple(GENERIC_ANATOMY_COLORS[key])
-    palette = list(GENERIC_ANATOMY_COLORS.values())
-    return tuple(palette[value % len(palette)])
-
-
-def write_seg(
-    label: np.ndarray, series_dir: str, labels: Mapping[str, int], out_path: str, description: str
-) -> str:
-    """``label`` (X, Y, Z on the series grid) as a DICOM SEG: one named, coded, coloured segment per
-    label of ``labels`` (name -> value; segment numbers follow the values)."""
-    colors = {name: segment_color(name, value) for name, value in labels.items()}
-    return write_dicom_seg(
-        label,
-        series_dir,
-        labels,
-        out_path,
-        colors=colors,
-        algorithm_name="MONAI Label",
-        series_description=description,
-    )
-
-
-def label_to_dicom_seg(
-    series_dir: str, label_path: str, *_: Any, labels: Mapping[str, int], **__: Any
-) -> str:
-    """Drop-in for MONAI Label's ``nifti_to_dicom_seg`` behind ``/infer?output=dicom_seg``: the model's
-    ``labels`` name the segments (the request's ``label_info`` and MONAI's options are not needed).
-    Returns the SEG's path."""
-    label, _ = checked_label(series_dir, label_path, labels.values())
-    fd, out = tempfile.mkstemp(suffix=".dcm", prefix="seg-")
-    os.close(fd)
-    return write_seg(label, series_dir, labels, out, "MONAI Label inference")
-
-
-def install_dicom_fixes(labels: Mapping[str, int]) -> None:
-    """In the running server only: ``output=dicom_seg`` via ``lib.io.dicom_seg``, and timeouts plus
-    clear errors on the ``/proxy/dicom`` route OHIF loads images through."""
-    infer = sys.modules.get("monailabel.endpoints.infer")
-    if infer is not None:
-        infer.nifti_to_dicom_seg = partial(label_to_dicom_seg, labels=dict(labels))
-    proxy = sys.modules.get("monailabel.endpoints.proxy")
-    if proxy is not None:
-        timeout = (CONNECT_TIMEOUT_S, settings.MONAI_LABEL_DICOMWEB_PROXY_TIMEOUT)
-        proxy.requests = SimpleNamespace(
-            get=partial(requests.get, timeout=timeout), post=partial(requests.post, timeout=timeout)
-        )
-        proxy.proxy_dicom = _guarded_proxy(proxy.proxy_dicom)
-
-
-def _guarded_proxy(proxy_dicom):
-    async def guarded(request, op, path):
-        with remote_errors(settings.MONAI_LABEL_STUDIES, f"proxy {op}"):
-            return await proxy_dicom(request, op, path)
-
-    return guarded
 
 
 @contextmanager
@@ -165,28 +55,6 @@ def remote_errors(server: str, operation: str) -> Iterator[None]:
     except requests.HTTPError as e:
         status = e.response.status_code if e.response is not None else "an error"
         raise HTTPException(502, f"DICOMweb server {server} answered {status} ({operation})") from None
-
-
-def convert_series(series_dir: str, nifti_path: str) -> None:
-    """Write the series as NIfTI (ITK's reading of it: the grid every label lives on), atomically.
-
-    An unreadable series is HTTP 422."""
-    try:
-        tmp = dicom_to_nifti(series_dir)
-    except RuntimeError as e:  # SimpleITK's reader
-        name = os.path.basename(series_dir)
-        raise HTTPException(422, f"cannot read DICOM series {name!r}: {root_cause(e)}") from None
-    try:
-        shutil.move(tmp, nifti_path + ".part")
-        os.replace(nifti_path + ".part", nifti_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-# ---------------------------------------------------------------------------------------------------
-# DICOMweb
-# ---------------------------------------------------------------------------------------------------
 
 
 class _TimeoutAdapter(requests.adapters.HTTPAdapter):
@@ -230,6 +98,8 @@ def dicomweb_client(url: str) -> DICOMwebClient:
         )
     # dicomweb-client retries every failed request 5 times with growing waits (45 s on a hung server)
     client.set_http_retry_params(max_attempts=2)
+    # it sends ``Host`` without the port, so the archive's RetrieveURLs (OHIF's links) would lack it too
+    client.host = urlparse(url).netloc
     return client
 
 
@@ -495,92 +365,3 @@ class DicomWebDatastore(DICOMWebDatastore):
         if gone:
             self.refresh()
         return LocalDatastore.datalist(self, full_path)
-
-
-# ---------------------------------------------------------------------------------------------------
-# local folder of DICOM series
-# ---------------------------------------------------------------------------------------------------
-
-
-def _holds_dicom(folder: str) -> bool:
-    return any(entry.is_file() and is_dicom(entry.path) for entry in os.scandir(folder))
-
-
-def series_folders(path: str) -> list[str]:
-    """Names of the (non-hidden) sub-folders of ``path`` that hold DICOM files."""
-    return sorted(
-        entry.name
-        for entry in os.scandir(path)
-        if entry.is_dir() and not entry.name.startswith(".") and _holds_dicom(entry.path)
-    )
-
-
-def is_dicom_studies_folder(path: str) -> bool:
-    """True for a folder of DICOM series folders without image files of its own (MONAI Label's
-    ``MONAI_LABEL_DATASTORE_FILE_EXT``)."""
-    if not os.path.isdir(path):
-        return False
-    names = [entry.name for entry in os.scandir(path) if entry.is_file()]
-    if any(fnmatch.filter(names, pattern) for pattern in settings.MONAI_LABEL_DATASTORE_FILE_EXT):
-        return False
-    return bool(series_folders(path))
-
-
-class LocalDicomDatastore(CheckedLocalDatastore):
-    """A folder of DICOM series, one series per sub-folder, used like a NIfTI folder.
-
-    Image ids are the folder names; labels live in ``labels/<tag>/<id>.nii.gz`` (or ``.nrrd``) on the
-    series' grid. Each series is read through a NIfTI conversion cached in ``.nifti/`` (remade when the
-    folder changes), so infer, training, OHIF's ``.bin`` labels and 3D Slicer's image download all see
-    one file on one grid.
-    """
-
-    def __init__(self, datastore_path: str, **kwargs: Any) -> None:
-        self._lock = threading.Lock()
-        kwargs["extensions"] = [f"*{ext}" for ext in LABEL_EXTENSIONS]  # of the labels; images are folders
-        super().__init__(datastore_path, **kwargs)
-
-    def _list_files(self, path: str, patterns: list[str]) -> dict[str, str]:
-        if os.path.realpath(path) == os.path.realpath(self._datastore.image_path()):
-            return {name: name for name in series_folders(path)}
-        return super()._list_files(path, patterns)
-
-    def _to_id(self, file: str) -> tuple[str, str]:
-        ext = next((e for e in LABEL_EXTENSIONS if file.endswith(e)), "")
-        return file[: len(file) - len(ext)], ext
-
-    def _nifti_path(self, image_id: str) -> str:
-        return os.path.join(self._datastore_path, ".nifti", f"{image_id}.nii.gz")
-
-    def get_image_uri(self, image_id: str) -> str:
-        """The series' NIfTI conversion (made on first use, remade when the folder is newer)."""
-        folder = super().get_image_uri(image_id)
-        if not folder or not os.path.isdir(folder):
-            return ""
-        nifti = self._nifti_path(image_id)
-        with self._lock:
-            if not os.path.exists(nifti) or os.path.getmtime(nifti) < os.path.getmtime(folder):
-                os.makedirs(os.path.dirname(nifti), exist_ok=True)
-                convert_series(folder, nifti)
-        return nifti
-
-    def get_image_info(self, image_id: str) -> dict[str, Any]:
-        info = super().get_image_info(image_id)
-        if info:  # what 3D Slicer loads or downloads: the NIfTI, not the folder
-            info.update({"path": self._nifti_path(image_id), "name": f"{image_id}.nii.gz"})
-        return info
-
-    def add_image(self, image_id: str, image_filename: str, image_info: dict[str, Any]) -> str:
-        raise HTTPException(
-            409, "this datastore is a folder of DICOM series: add a series by copying its folder"
-        )
-
-    def save_label(
-        self, image_id: str, label_filename: str, label_tag: str, label_info: dict[str, Any]
-    ) -> str:
-        """Check and store a NIfTI/NRRD label, or OHIF's ``.bin`` blob converted onto the series grid."""
-        image_uri = self.get_image_uri(image_id)
-        if not image_uri:
-            raise HTTPException(404, f"image: unknown image id {image_id!r}")
-        with label_file(image_uri, label_filename) as path:
-            return super().save_label(image_id, path, label_tag, label_info)
