@@ -10,9 +10,10 @@ with ``--conf models own --conf labels ...`` (names from ``--labels``, else ``DI
 an MSD ``dataset.json``, else ``label_1..K``), trains through ``POST /train/own`` from no version
 (``--option key=value`` adds train options), then segments every test case through ``/infer/own``
 with the 3D Slicer plugin's client and scores it against its reference label on the input's grid.
-``--compare-radiology`` then does the same with the MONAI Label radiology sample app's
-``segmentation`` model (``--conf labels``, ``use_pretrained_model false``) through its own server,
-trained for ``--radiology-minutes`` of wall time. Prints one JSON summary.
+``--model NAME`` trains a built-in preset instead (e.g. fine-tuning ``mri_brain`` on a few real heads:
+its shipped weights are the starting point). ``--compare-radiology`` then does the same with the MONAI
+Label radiology sample app's ``segmentation`` model (``--conf labels``, ``use_pretrained_model
+false``) through its own server, trained for ``--radiology-minutes`` of wall time. Prints one JSON summary.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def image_id(path: Path) -> str:
 
 def score(client, model: str, test: list[Path], labels: dict[str, int], tmp: Path) -> dict:
     """Infer every test case through the server; per-case, per-label Dice and latency."""
+    if not test:
+        return {}
     per_case, latency = {}, []
     for p in test:
         start = time.perf_counter()
@@ -101,30 +104,38 @@ def score(client, model: str, test: list[Path], labels: dict[str, int], tmp: Pat
     }
 
 
-def run_ours(studies: Path, tmp: Path, labels: dict[str, int], options: dict, test: list[Path]) -> dict:
-    conf = {"models": "own", "labels": ",".join(labels)}
+def run_ours(
+    studies: Path, tmp: Path, labels: dict[str, int], options: dict, test: list[Path], model: str
+) -> dict:
+    conf = {"models": model} if model != "own" else {"models": "own", "labels": ",".join(labels)}
     server = Server(studies, tmp / "model", tmp / "server.log", conf=conf)
     try:
         client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(tmp))
         start = time.perf_counter()
-        client.train_start("own", options)
+        client.train_start(model, options)
         task = wait_for_task(server.url, timeout=4 * 3600)
         train_s = time.perf_counter() - start
         info = client.info()
-        stats = info["train_stats"]["own"]
+        stats = info["train_stats"][model]
         if task.get("status") != "DONE" or not stats.get("published_version"):
             raise RuntimeError(f"training failed: {task.get('status')}\n{server.tail()}")
-        result = score(client, "own", test, labels, tmp)
+        result = score(client, model, test, labels, tmp)
         return {
             "train_seconds": round(train_s, 1),
             "epochs": stats.get("total_epochs"),
             "best_epoch": stats.get("best_epoch"),
             "best_val_dice": stats.get("best_dice"),
+            "published_version": stats.get("published_version"),
+            "val_dice_curve": [
+                [e["epoch"], e["val_mean_dice"]]
+                for e in stats.get("epochs", [])
+                if e.get("val_mean_dice") is not None
+            ],
             "stopped_early": stats.get("stopped_early"),
             "diagnostics": [d.get("code") for d in stats.get("diagnostics", [])],
             "pretrained": stats.get("pretrained"),
             "split": {k: len(v) for k, v in (stats.get("split") or {}).items()},
-            "plan": info["models"]["own"]["plan"],
+            "plan": info["models"][model]["plan"],
             "train_options": options,
             **result,
         }
@@ -175,6 +186,9 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--train", type=int, required=True, help="labelled cases to train (and validate) on")
     parser.add_argument("--test", type=int, required=True, help="unseen cases to segment and score")
+    parser.add_argument(
+        "--model", default="own", help="a built-in preset to train instead of a declared model"
+    )
     parser.add_argument("--labels", help="label names in value order (a,b,c); default: from the folder")
     parser.add_argument("--seed", type=int, default=0, help="case shuffle")
     parser.add_argument("--option", action="append", default=[], help="train option key=value (repeatable)")
@@ -198,7 +212,8 @@ def main() -> int:
             "train_cases": [p.name for p in train],
             "test_cases": [p.name for p in test],
             "labels": labels,
-            "ours": run_ours(studies, tmp, labels, options, test),
+            "model": args.model,
+            "ours": run_ours(studies, tmp, labels, options, test, args.model),
         }
         if args.compare_radiology:
             summary["radiology_segmentation"] = run_radiology(
