@@ -25,9 +25,10 @@ from monailabel.interfaces.datastore import Datastore  # noqa: E402
 from monailabel.tasks.activelearning.first import First  # noqa: E402
 from monailabel.tasks.activelearning.random import Random  # noqa: E402
 
-from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge, bf16_supported  # noqa: E402
+from lib.hardware import bf16_supported  # noqa: E402
+from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge  # noqa: E402
+from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.presets import PRESETS, get_preset  # noqa: E402
-from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
 from monailabel_app.dicom import (  # noqa: E402

@@ -13,9 +13,9 @@ from fastapi import Depends, HTTPException, UploadFile
 from monailabel.config import settings
 from monailabel.endpoints.user.auth import RBAC, User
 
+from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
-from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
 
 

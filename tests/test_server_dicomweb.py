@@ -18,8 +18,8 @@ import requests
 from monai.transforms import LoadImage
 
 from lib.io import read_dicom_seg
+from lib.io.model_store import ModelStore
 from lib.planning.presets import build_network, get_preset
-from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
 from monailabel_app.main import PRETRAINED_DIR
 from tests.orthanc import Orthanc, write_ct_series

@@ -18,9 +18,9 @@ import pytest
 import requests
 import torch
 
+from lib.io.model_store import ModelStore
 from lib.networks.unet import build_unet
 from lib.planning.presets import CT_ORGANS, build_network
-from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
 from tests.server import SAMPLE_CT, Server, copy_datastore, snapshot
 

@@ -14,15 +14,11 @@ from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
 from lib.inference.geometry import class_argmax, restore_labels
+from lib.io.errors import root_cause
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
 BACKENDS = ("fp32", "bf16", "onnx")
-
-
-def bf16_supported() -> bool:
-    """True when this CPU has native bf16 matmul support (detected, not assumed)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def predict_logits(
@@ -92,14 +88,6 @@ class Prediction:
     label: np.ndarray
     affine: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def root_cause(error: BaseException) -> str:
-    """One-line message of the innermost cause (MONAI wraps reader errors in transform errors)."""
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 class ImageReadError(ValueError):
