@@ -8,6 +8,7 @@ import torch
 
 from lib.inference.geometry import centre_patch, restore_labels
 from lib.inference.writer import write_label
+from lib.metrics import dice
 
 
 def world(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -18,10 +19,6 @@ def world(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def sphere_logits(affine, shape, centre, radius):
     r = np.linalg.norm(world(affine, shape) - centre, axis=-1)
     return torch.tensor(np.stack([r - radius, radius - r]), dtype=torch.float32)
-
-
-def dice(a, b):
-    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
 
 SRC = np.array([[2.0, 0, 0, -40], [0, 2.0, 0, -40], [0, 0, 3.0, -45], [0, 0, 0, 1]])

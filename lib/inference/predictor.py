@@ -1,4 +1,5 @@
-"""Whole-image segmentation: load, preprocess (the preset's chain), sliding window, restore, write."""
+"""Whole-image segmentation: load, preprocess (the preset's chain), sliding window, restore to the input
+grid. Writing the label file is :mod:`lib.inference.writer`'s job."""
 
 from __future__ import annotations
 
