@@ -41,10 +41,10 @@ import requests  # noqa: E402
 
 from bench.radiology import MODEL as RADIOLOGY_MODEL  # noqa: E402
 from bench.radiology import start_server, write_padded_image, write_spleen_label  # noqa: E402
+from lib.data.datastore_folder import datastore_items  # noqa: E402
+from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.presets import get_preset  # noqa: E402
-from lib.train import datastore_items  # noqa: E402
 from lib.training.engine import EpochStats, TrainConfig, TrainResult  # noqa: E402
-from lib.training.model_store import ModelStore  # noqa: E402
 from lib.training.recipe import run_training  # noqa: E402
 
 RATIO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # spleen val Dice levels compared besides --target

@@ -6,7 +6,8 @@ a path to one; by default every non-zero value found in any truth is scored, nam
 Prints a per-case, per-label table of every metric in :data:`lib.metrics.METRICS` with per-label
 means and a summary; ``--out`` writes ``.json`` (:meth:`SegmentationMetrics.to_dict`, non-finite
 numbers as the strings ``"inf"``/``"nan"``) or ``.csv`` (:meth:`SegmentationMetrics.table`).
-Any input problem exits with status 1 and a one-line message. All maths lives in :mod:`lib.metrics`.
+Any input problem exits with status 1 and a one-line message. All maths lives in :mod:`lib.metrics`,
+the label reader in :mod:`lib.io.label_map`.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
+from lib.io.atomic import atomic_path
+from lib.io.label_map import LabelMapError, read_label_map
 from lib.metrics import METRICS, SegmentationMetrics
 from lib.metrics.table import json_safe
 
@@ -60,41 +62,6 @@ def pair_files(pred_dir: Path, truth_dir: Path) -> dict[str, tuple[Path, Path]]:
     if no_truth:
         raise EvaluationError(f"no truth in {truth_dir} for prediction case(s): {', '.join(no_truth)}")
     return {case: (preds[case], truths[case]) for case in truths}
-
-
-def _read_nrrd(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """NRRD data and voxel spacing (norms of "space directions", else "spacings", else 1.0)."""
-    try:
-        import nrrd
-    except ImportError as e:
-        raise EvaluationError(f"cannot read {path}: NRRD support needs pynrrd") from e
-    data, header = nrrd.read(str(path))
-    if "space directions" in header:
-        spacing = np.linalg.norm(np.asarray(header["space directions"], dtype=float), axis=1)
-    else:
-        spacing = np.asarray(header.get("spacings", np.ones(data.ndim)), dtype=float)
-    return data, spacing
-
-
-def read_label_map(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
-    """Integer label map (2-D or 3-D) and its voxel spacing in mm (from the NIfTI affine / NRRD header)."""
-    try:
-        if path.name.endswith(".nrrd"):
-            data, spacing = _read_nrrd(path)
-        else:
-            image = nib.load(path)
-            data, spacing = np.asanyarray(image.dataobj), nib.affines.voxel_sizes(image.affine)
-    except EvaluationError:
-        raise
-    except Exception as e:  # any reader failure (corrupt, truncated, wrong format) is a user-facing error
-        raise EvaluationError(f"cannot read {path}: {e}") from e
-    if data.ndim not in (2, 3):
-        raise EvaluationError(f"{path} has shape {data.shape}; expected a 2-D or 3-D label map")
-    if not np.issubdtype(data.dtype, np.integer):
-        if not np.all(np.isfinite(data)) or not np.array_equal(data, np.rint(data)):
-            raise EvaluationError(f"{path} is not an integer label map (dtype {data.dtype})")
-        data = data.astype(np.int64)
-    return data, tuple(float(s) for s in spacing[: data.ndim])
 
 
 def parse_labels(text: str) -> dict[str, int]:
@@ -166,9 +133,9 @@ def format_table(metrics: SegmentationMetrics) -> str:
 
 
 def write_results(metrics: SegmentationMetrics, out: Path) -> None:
-    """Write ``out``: ``.json`` holds ``metrics.to_dict()``, ``.csv`` holds ``metrics.table()``."""
+    """Write ``out`` atomically: ``.json`` holds ``metrics.to_dict()``, ``.csv`` holds ``metrics.table()``."""
     try:
-        with out.open("w", newline="") as f:
+        with atomic_path(out, suffix=out.suffix) as tmp, open(tmp, "w", newline="") as f:
             if out.suffix == ".json":
                 json.dump(json_safe(metrics.to_dict()), f, indent=2, allow_nan=False)
             else:
@@ -198,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_table(metrics))
         if args.out is not None:
             write_results(metrics, args.out)
-    except EvaluationError as e:
+    except (EvaluationError, LabelMapError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -22,8 +22,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from lib.hardware import bf16_supported
 from lib.inference.backends import OnnxRunner, argmax_agreement, export_onnx
-from lib.inference.predictor import Predictor, bf16_supported
+from lib.inference.geometry import centre_patch
+from lib.inference.predictor import Predictor
 from lib.planning.presets import PRESETS, load_model
 
 MIN_SPEEDUP = 1.1
@@ -92,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     preset, network, _ = load_model(checkpoint, PRESETS.get(checkpoint.get("preset")))
     network.eval()
     image, _, _ = Predictor(preset, network).preprocess(args.image)
-    starts = [max(0, (s - p) // 2) for s, p in zip(image.shape[1:], preset.patch_size, strict=True)]
-    patch = image[(slice(None), *(slice(a, a + p) for a, p in zip(starts, preset.patch_size, strict=True)))]
+    patch = centre_patch(image, preset.patch_size)
     x = torch.zeros((1, 1, *preset.patch_size))
     x[(0, slice(None), *(slice(0, s) for s in patch.shape[1:]))] = patch.as_tensor()
 

@@ -21,24 +21,16 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from lib.data.datastore_folder import datastore_items
 from lib.data.split import PatientSplit
-from lib.inference.predictor import Predictor, bf16_supported
+from lib.hardware import bf16_supported
+from lib.inference.predictor import Predictor
+from lib.io.model_store import ModelStore, save_atomic
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
 from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
 from lib.training.engine import TrainConfig
-from lib.training.model_store import ModelStore, save_atomic
 from lib.training.recipe import run_training
-
-
-def datastore_items(folder: str) -> list[dict[str, str]]:
-    """{"image", "label"} pairs of a MONAI Label folder datastore (labels in labels/final, same name)."""
-    items = []
-    for name in sorted(os.listdir(folder)):
-        label = os.path.join(folder, "labels", "final", name)
-        if name.endswith((".nii.gz", ".nii", ".nrrd", ".png")) and os.path.exists(label):
-            items.append({"image": os.path.join(folder, name), "label": label})
-    return items
 
 
 def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str, str]]) -> dict:

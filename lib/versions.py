@@ -14,7 +14,7 @@ import sys
 
 import torch
 
-from lib.training.model_store import ModelStore
+from lib.io.model_store import ModelStore
 
 
 def main(argv: list[str] | None = None) -> int:

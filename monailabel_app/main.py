@@ -26,11 +26,12 @@ from monailabel.interfaces.datastore import Datastore  # noqa: E402
 from monailabel.tasks.activelearning.first import First  # noqa: E402
 from monailabel.tasks.activelearning.random import Random  # noqa: E402
 
-from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge, bf16_supported  # noqa: E402
+from lib.hardware import bf16_supported  # noqa: E402
+from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge  # noqa: E402
+from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.definitions import ModelDefinition, resolve_definitions  # noqa: E402
 from lib.planning.plan_store import PlanStore  # noqa: E402
 from lib.planning.presets import PRESETS  # noqa: E402
-from lib.training.model_store import ModelStore  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.config import AppConfig  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402

@@ -13,10 +13,10 @@ from fastapi import Depends, HTTPException, UploadFile
 from monailabel.config import settings
 from monailabel.endpoints.user.auth import RBAC, User
 
+from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import build_network, preset_for_checkpoint
-from lib.training.model_store import ModelStore
 from lib.training.recipe import checkpoint_for
 
 

@@ -1,5 +1,6 @@
-"""Start the real ``monailabel start_server`` on 127.0.0.1 for end-to-end tests, and load the
-3D Slicer plugin's own client from the monailabel installation."""
+"""Helpers for end-to-end tests: start the real ``monailabel start_server`` on 127.0.0.1, load the
+3D Slicer plugin's own client from the monailabel installation, prepare datastores and models, and
+compare label maps (fixtures built on these are in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import requests
+import torch
 
+from lib.io.model_store import ModelStore
+from lib.metrics import dice
+from lib.planning.presets import CT_ORGANS, build_network
 from lib.training.distributed import free_port
+from lib.training.recipe import checkpoint_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CT = REPO_ROOT / "sample-data" / "ct"
@@ -44,6 +51,23 @@ def copy_datastore(src: Path, dst: Path, names: list[str] | None = None) -> Path
         if label.exists():
             shutil.copy(label, dst / "labels" / "final" / image.name)
     return dst
+
+
+def publish_random_ct_model(model_dir: Path) -> int:
+    """Publish a seeded random-init ``ct_organs`` network into ``model_dir``; returns its version."""
+    torch.manual_seed(0)
+    state = build_network(CT_ORGANS).state_dict()
+    return ModelStore(model_dir / CT_ORGANS.name).publish(
+        checkpoint_for(CT_ORGANS, state, {"note": "random init"})
+    )
+
+
+def mean_dice(a: np.ndarray, b: np.ndarray, values: list[int] | None = None) -> float:
+    """Mean :func:`lib.metrics.dice` of two label maps over ``values`` (default: the non-zero values in
+    either map; 1.0 when there are none)."""
+    if values is None:
+        values = sorted((set(np.unique(a).tolist()) | set(np.unique(b).tolist())) - {0})
+    return float(np.mean([dice(a == v, b == v) for v in values])) if values else 1.0
 
 
 def snapshot(*folders: Path) -> dict[str, str]:

@@ -9,7 +9,7 @@ import torch
 from monai.data import MetaTensor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lib.inference.predictor import bf16_supported
+from lib.hardware import bf16_supported
 from lib.networks.unet import build_unet
 from lib.training.amp import amp_dtype, autocast
 from lib.training.engine import TrainConfig, Trainer, accumulate_step

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lib.inference.geometry import restore_labels
+from lib.inference.geometry import centre_patch, restore_labels
 from lib.inference.writer import write_label
+from lib.metrics import dice
 
 
 def world(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -18,10 +19,6 @@ def world(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def sphere_logits(affine, shape, centre, radius):
     r = np.linalg.norm(world(affine, shape) - centre, axis=-1)
     return torch.tensor(np.stack([r - radius, radius - r]), dtype=torch.float32)
-
-
-def dice(a, b):
-    return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
 
 
 SRC = np.array([[2.0, 0, 0, -40], [0, 2.0, 0, -40], [0, 0, 3.0, -45], [0, 0, 0, 1]])
@@ -167,3 +164,10 @@ def test_keep_largest_components_leaves_no_stray_runner_up():
     label = keep_largest_components(logits)
     assert (label == 1).sum() == 6 * 6 * 4 and (label == 2).sum() == 8 * 8 * 4
     assert (label[2:4, 20:22, 2:4] == 0).all()
+
+
+def test_centre_patch_is_centred_and_cut_short_on_small_axes():
+    image = torch.arange(2 * 10 * 3).reshape(2, 10, 3)
+    patch = centre_patch(image, (4, 5))
+    assert patch.shape == (2, 4, 3)  # axis 2 is shorter than the patch: whole axis
+    assert torch.equal(patch, image[:, 3:7, :])

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from lib.training.model_store import ModelStore, save_atomic
+from lib.io.model_store import ModelStore, save_atomic
 
 
 def test_publish_versions_prune_and_latest(tmp_path):

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from lib.inference.predictor import Predictor
+from lib.metrics import dice
 from lib.planning.presets import build_network, get_preset
 from tests.server import REPO_ROOT
 
@@ -22,10 +23,6 @@ def predictor(name: str) -> Predictor:
     network = build_network(preset)
     network.load_state_dict(torch.load(PRETRAINED / f"{name}.pt", weights_only=True)["state_dict"])
     return Predictor(preset, network, backend="fp32")
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import nibabel as nib
 import numpy as np
 import pytest
-import requests
 
-from tests.server import SAMPLE_CT, Server, annotator_datastore, slicer_client_module
+from tests.server import SAMPLE_CT, annotator_datastore, mean_dice
 
 pytestmark = pytest.mark.server
 
@@ -53,29 +50,19 @@ def to_grid(label: np.ndarray, affine: np.ndarray, ref_affine: np.ndarray, ref_s
     return out.reshape(ref_shape)
 
 
-def mean_dice(a: np.ndarray, b: np.ndarray) -> float:
-    scores = []
-    for v in ORGANS.values():
-        x, y = a == v, b == v
-        scores.append(2 * np.logical_and(x, y).sum() / max(x.sum() + y.sum(), 1))
-    return float(np.mean(scores))
-
-
 @pytest.fixture(scope="module")
-def ct_server(tmp_path_factory):
+def ct_server(tmp_path_factory, start_server):
     root = tmp_path_factory.mktemp("ct")
     studies, truth = annotator_datastore(SAMPLE_CT, root, LABELLED, UNLABELLED)
     variants = reoriented_copies(str(studies / UNLABELLED[0]), studies)
-    server = Server(studies, root / "model", root / "server.log")
+    server = start_server(studies, root / "model", root / "server.log")
     server.studies, server.truth, server.variants = studies, truth, variants
-    yield server
-    server.stop()
+    return server
 
 
 @pytest.fixture(scope="module")
-def client(ct_server, tmp_path_factory):
-    module = slicer_client_module()
-    return module.MONAILabelClient(ct_server.url, tmpdir=str(tmp_path_factory.mktemp("client")))
+def client(ct_server, slicer_client):
+    return slicer_client(ct_server.url)
 
 
 def test_info_suits_slicer_and_ohif(client):
@@ -121,7 +108,7 @@ def test_slicer_loop_next_sample_infer_submit(client, ct_server):
     np.testing.assert_allclose(out.affine, src.affine, atol=1e-4)
     pred = np.asarray(out.dataobj)
     np.testing.assert_array_equal(pred, data)
-    assert mean_dice(pred, truth) >= 0.85
+    assert mean_dice(pred, truth, list(ORGANS.values())) >= 0.85
 
     # the annotator corrects and submits: the image becomes labelled
     before = client.datastore()
@@ -145,31 +132,6 @@ def test_any_orientation_gives_the_same_segmentation(client, ct_server):
         np.testing.assert_allclose(out.affine, src.affine, atol=1e-4)
         mapped = to_grid(np.asarray(out.dataobj), out.affine, ref.affine, ref.shape)
         if name == "thick":  # compare where both grids have data: the thick copy spans the same slab
-            assert mean_dice(mapped, ref_label) >= 0.90
+            assert mean_dice(mapped, ref_label, list(ORGANS.values())) >= 0.90
         else:
-            assert mean_dice(mapped, ref_label) >= 0.95, name
-
-
-def test_bad_input_gets_clear_4xx_and_server_stays_up(ct_server, tmp_path):
-    url = ct_server.url
-    r = requests.post(f"{url}/infer/ct_organs", params={"image": "no_such_case"})
-    assert r.status_code == 404 and "unknown image" in r.json()["detail"]
-    r = requests.post(f"{url}/infer/no_such_model", params={"image": "case_001"})
-    assert r.status_code == 404 and "unknown model" in r.json()["detail"]
-    r = requests.post(f"{url}/infer/ct_organs", params={"image": "../../etc/passwd"})
-    assert r.status_code == 400
-    corrupt = tmp_path / "corrupt.nii.gz"
-    corrupt.write_bytes(b"this is not a NIfTI file")
-    with open(corrupt, "rb") as fh:
-        r = requests.post(
-            f"{url}/infer/ct_organs", files={"file": ("corrupt.nii.gz", fh)}, data={"params": json.dumps({})}
-        )
-    assert r.status_code == 422 and "cannot read image" in r.json()["detail"]
-    r = requests.post(
-        f"{url}/infer/ct_organs",
-        params={"image": "case_001"},
-        data={"params": json.dumps({"result_extension": ".exe"})},
-    )
-    assert r.status_code == 400 and "result_extension" in r.json()["detail"]
-    assert ct_server.alive()
-    assert requests.get(f"{url}/info/", timeout=10).status_code == 200
+            assert mean_dice(mapped, ref_label, list(ORGANS.values())) >= 0.95, name

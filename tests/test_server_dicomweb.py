@@ -18,12 +18,10 @@ import requests
 from monai.transforms import LoadImage
 
 from lib.io import read_dicom_seg
-from lib.planning.presets import build_network, get_preset
-from lib.training.model_store import ModelStore
-from lib.training.recipe import checkpoint_for
+from lib.planning.presets import get_preset
 from monailabel_app.main import PRETRAINED_DIR
 from tests.orthanc import Orthanc, write_ct_series
-from tests.server import REPO_ROOT, Server, slicer_client_module
+from tests.server import REPO_ROOT, mean_dice, publish_random_ct_model
 
 pytestmark = pytest.mark.server
 
@@ -42,9 +40,7 @@ def model_dir(root: Path) -> Path:
     """The test's model folder: empty when the shipped default model exists, else a random-init one."""
     folder = root / "model"
     if not (Path(PRETRAINED_DIR) / "ct_organs.pt").exists():
-        preset = get_preset("ct_organs")
-        state = build_network(preset).state_dict()
-        ModelStore(folder / preset.name).publish(checkpoint_for(preset, state, {"note": "random init"}))
+        publish_random_ct_model(folder)
     return folder
 
 
@@ -52,13 +48,6 @@ def itk_grid(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
     """(shape, RAS affine) of a series folder as MONAI's ITK reader sees it: the series' own grid."""
     image = LoadImage(image_only=True)(str(path))
     return tuple(image.shape), np.asarray(image.affine, np.float64)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean Dice over the labels present in either map (1.0 when both are empty)."""
-    values = sorted((set(np.unique(a)) | set(np.unique(b))) - {0})
-    scores = [2 * np.sum((a == v) & (b == v)) / (np.sum(a == v) + np.sum(b == v)) for v in values]
-    return float(np.mean(scores)) if scores else 1.0
 
 
 def infer(
@@ -116,7 +105,7 @@ def stored_segs(orthanc: Orthanc) -> dict[str, pydicom.Dataset]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, start_server):
     with pytest.MonkeyPatch.context() as mp:
         root = tmp_path_factory.mktemp("dicomweb")
         for key, value in TIMEOUTS.items():
@@ -125,7 +114,7 @@ def env(tmp_path_factory):
         orthanc = Orthanc(root / "orthanc")
         orthanc.upload(sorted(SERIES_DIR.iterdir()))
         orthanc.upload(oblique_copy(root / "oblique"))
-        server = Server(orthanc.dicomweb_url, model_dir(root), root / "server.log")
+        server = start_server(orthanc.dicomweb_url, model_dir(root), root / "server.log")
         server.orthanc = orthanc
         server.series = {"lps": SERIES_DIR, "oblique": root / "oblique"}
         try:
@@ -136,8 +125,8 @@ def env(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(env, tmp_path_factory):
-    return slicer_client_module().MONAILabelClient(env.url, tmpdir=str(tmp_path_factory.mktemp("client")))
+def client(env, slicer_client):
+    return slicer_client(env.url)
 
 
 def test_next_sample_is_a_series_with_the_fields_ohif_shows(client, env):
@@ -196,7 +185,7 @@ def test_dicom_series_and_nifti_give_the_same_label(env):
         for r in (on_dicom, on_nifti)
     )
     assert a.shape == b.shape
-    assert dice(a, b) >= 0.99
+    assert mean_dice(a, b) >= 0.99
 
 
 def test_saved_labels_become_segs_in_orthanc_and_training_data(client, env, tmp_path):

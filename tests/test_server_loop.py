@@ -10,7 +10,7 @@ import pytest
 import requests
 import torch
 
-from tests.server import SAMPLE_CT, Server, annotator_datastore, slicer_client_module, wait_for_task
+from tests.server import SAMPLE_CT, annotator_datastore, wait_for_task
 
 pytestmark = pytest.mark.server
 
@@ -18,14 +18,7 @@ LABELLED = ["case_000.nii.gz", "case_004.nii.gz", "case_008.nii.gz", "case_011.n
 UNLABELLED = ["case_003.nii.gz", "case_005.nii.gz"]
 
 
-@pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    root = tmp_path_factory.mktemp("loop")
-    studies, _ = annotator_datastore(SAMPLE_CT, root, LABELLED, UNLABELLED)
-    server = Server(studies, root / "model", root / "server.log")
-    client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(root))
-    yield server, client, root
-    server.stop()
+FAST = {"max_epochs": 2, "num_samples": 1, "train_batch_size": 2}
 
 
 def wait_for_training(client, timeout=600):
@@ -36,27 +29,40 @@ def split(root):
     return json.loads((root / "model" / "ct_organs" / "split.json").read_text())["patients"]
 
 
-FAST = {"max_epochs": 2, "num_samples": 1, "train_batch_size": 2}
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, start_server, slicer_client):
+    """A server that has been once through the loop before any test runs: next sample (random,
+    epistemic), infer with the shipped model, submit the label, train, infer with the new version.
+    What each step answered is kept in ``first``, so every test below runs alone or in any order."""
+    root = tmp_path_factory.mktemp("loop")
+    studies, _ = annotator_datastore(SAMPLE_CT, root, LABELLED, UNLABELLED)
+    server = start_server(studies, root / "model", root / "server.log")
+    client = slicer_client(server.url)
+    first = {"info": client.info()}
+    first["samples"] = [client.next_sample(strategy, {}) for strategy in ("random", "epistemic")]
+    image_id = first["samples"][-1]["id"]
+    first["infer_before"] = client.infer("ct_organs", image_id, {})[1]
+    client.save_label(image_id, str(root / "truth" / f"{image_id}.nii.gz"), tag="final")
+    client.train_start("ct_organs", FAST)
+    first["train_status"] = wait_for_training(client)
+    info = client.info()
+    first["train_stats"] = info["train_stats"]["ct_organs"]
+    first["version_after"] = info["models"]["ct_organs"]["model_version"]
+    first["infer_after"] = client.infer("ct_organs", image_id, {})[1]
+    return server, client, root, first
 
 
 def test_full_loop_publishes_and_serves_a_new_version(loop):
-    server, client, root = loop
-    info = client.info()
-    assert set(info["strategies"]) >= {"random", "first", "epistemic"}
-    assert info["models"]["ct_organs"]["model_version"] == "default"
-    for strategy in ("random", "epistemic"):
-        sample = client.next_sample(strategy, {})
+    server, client, root, first = loop
+    assert set(first["info"]["strategies"]) >= {"random", "first", "epistemic"}
+    assert first["info"]["models"]["ct_organs"]["model_version"] == "default"
+    for sample in first["samples"]:
         assert sample["id"] in {n.replace(".nii.gz", "") for n in UNLABELLED}
         assert sample["name"].endswith(".nii.gz") and sample["path"].endswith(sample["name"])
-    image_id = sample["id"]
-    _, params = client.infer("ct_organs", image_id, {})
-    assert params["model_version"] == "default"
-    client.save_label(image_id, str(root / "truth" / f"{image_id}.nii.gz"), tag="final")
+    assert first["infer_before"]["model_version"] == "default"
 
-    client.train_start("ct_organs", FAST)
-    status = wait_for_training(client)
-    assert status["status"] == "DONE", status
-    stats = client.info()["train_stats"]["ct_organs"]
+    assert first["train_status"]["status"] == "DONE", first["train_status"]
+    stats = first["train_stats"]
     assert stats["status"] == "finished" and stats["published_version"] == 1
     assert len(stats["epochs"]) == 2 and stats["best_epoch"] in (0, 1)
     last = stats["epochs"][-1]
@@ -67,21 +73,25 @@ def test_full_loop_publishes_and_serves_a_new_version(loop):
     assert list((root / "model" / "ct_organs" / "train" / "tensorboard").glob("events.out.tfevents.*"))
     assert list((root / "model" / "ct_organs" / "train" / "tensorboard").glob("val_epoch*.png"))
 
-    assert client.info()["models"]["ct_organs"]["model_version"] == 1
-    _, params = client.infer("ct_organs", image_id, {})
-    assert params["model_version"] == 1
+    assert first["version_after"] == 1
+    assert first["infer_after"]["model_version"] == 1
 
-    # scoring: per-image metrics of the served model, stored in the datastore
+
+def test_scoring_stores_the_served_models_metrics(loop):
+    server, client, root, _ = loop
+    served = client.info()["models"]["ct_organs"]["model_version"]
     r = requests.post(f"{server.url}/scoring/metrics")
     assert r.status_code == 200
     assert wait_for_task(server.url, "scoring", 300)["status"] == "DONE"
     objects = client.datastore()["objects"]
     table = objects["case_000"]["image"]["info"]["metrics_ct_organs"]
-    assert table["model_version"] == 1 and set(table["metrics"]["liver"]) >= {"dice", "iou", "hd95", "assd"}
+    assert table["model_version"] == served
+    assert set(table["metrics"]["liver"]) >= {"dice", "iou", "hd95", "assd"}
 
 
 def test_retrain_never_moves_val_or_test_into_training(loop):
-    server, client, root = loop
+    server, client, root, _ = loop
+    served = client.info()["models"]["ct_organs"]["model_version"]
     before = split(root)
     held_out = {p for p, s in before.items() if s in ("val", "test")}
     assert held_out
@@ -93,11 +103,11 @@ def test_retrain_never_moves_val_or_test_into_training(loop):
     assert {p: s for p, s in after.items() if p in before} == before
     stats = client.info()["train_stats"]["ct_organs"]
     assert not held_out & {n.replace(".nii.gz", "") for n in stats["split"]["train"]}
-    assert stats["published_version"] == 2
+    assert stats["published_version"] == served + 1
 
 
 def test_two_process_cpu_ddp_training_publishes(loop):
-    server, client, root = loop
+    server, client, root, _ = loop
     served = client.info()["models"]["ct_organs"]["model_version"]
     client.train_start("ct_organs", {**FAST, "max_epochs": 1, "multi_gpu": True, "num_processes": 2})
     status = wait_for_training(client)
@@ -108,7 +118,7 @@ def test_two_process_cpu_ddp_training_publishes(loop):
 
 
 def test_stopping_a_training_keeps_the_served_version(loop):
-    server, client, root = loop
+    server, client, root, _ = loop
     served = client.info()["models"]["ct_organs"]["model_version"]
     client.train_start("ct_organs", {"max_epochs": 200, "num_samples": 1})
     stats_file = root / "model" / "ct_organs" / "train_stats.json"

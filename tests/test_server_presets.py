@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.server import REPO_ROOT, Server, copy_datastore, slicer_client_module, wait_for_task
+from lib.metrics import dice
+from tests.server import REPO_ROOT, copy_datastore, wait_for_task
 
 pytestmark = pytest.mark.server
 
@@ -26,19 +27,14 @@ PRESETS = {
 
 
 @pytest.fixture(scope="module", params=list(PRESETS))
-def preset_server(request, tmp_path_factory):
+def preset_server(request, tmp_path_factory, start_server, slicer_client):
     name = request.param
     src, cases = PRESETS[name]
     root = tmp_path_factory.mktemp(name)
     studies = copy_datastore(src, root / "studies", cases)
-    server = Server(studies, root / "model", root / "server.log", conf={"models": name})
-    client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(root))
-    yield name, server, client, studies, cases
-    server.stop()
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    return float(2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1))
+    server = start_server(studies, root / "model", root / "server.log", conf={"models": name})
+    yield name, server, slicer_client(server.url), studies, cases
+    server.stop()  # before the next preset's server starts
 
 
 def test_infer_on_input_grid_and_short_training_publishes(preset_server):

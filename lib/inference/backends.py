@@ -4,12 +4,13 @@ which of them may serve."""
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
 import torch
 
-from lib.inference.predictor import BACKENDS, bf16_supported, predict_logits
+from lib.hardware import bf16_supported
+from lib.inference.predictor import BACKENDS, predict_logits
+from lib.io.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -21,18 +22,17 @@ def export_onnx(network: torch.nn.Module, path: str, spatial_dims: int, opset: i
     network = network.eval()
     example = torch.zeros((1, 1) + (32,) * spatial_dims)
     axes = {0: "batch", **{2 + i: f"d{i}" for i in range(spatial_dims)}}
-    tmp = f"{path}.tmp"
-    torch.onnx.export(
-        network,
-        example,
-        tmp,
-        dynamo=False,
-        opset_version=opset,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": axes, "logits": axes},
-    )
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".onnx") as tmp:
+        torch.onnx.export(
+            network,
+            example,
+            tmp,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": axes, "logits": axes},
+        )
     return path
 
 
@@ -50,9 +50,15 @@ class OnnxRunner:
         return torch.from_numpy(self.session.run(None, {"image": x.float().numpy()})[0])
 
 
+# Fastest first, as measured by ``python -m lib.export`` on one 128 x 128 x 32 ct_organs patch
+# (2-core AVX-512 bf16 CPU, 2026-11-30): bf16 autocast 0.053 s, eager fp32 0.095 s, ONNX Runtime 0.178 s.
+SPEED_ORDER = ("bf16", "fp32", "onnx")
+
+
 def available_backends() -> list[str]:
-    """Backends this machine can run, fastest first (bf16 only on CPUs with native bf16)."""
-    return [b for b in ("bf16", "onnx", "fp32") if b != "bf16" or bf16_supported()]
+    """Backends this machine can run, fastest first by :data:`SPEED_ORDER` (bf16 only on CPUs with
+    native bf16). ``auto`` stops at fp32, so it never serves the slower ONNX Runtime."""
+    return [b for b in SPEED_ORDER if b != "bf16" or bf16_supported()]
 
 
 def argmax_agreement(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -70,7 +76,8 @@ def choose_backend(
 ) -> tuple[str, Runner, dict[str, float]]:
     """The backend to serve with, its runner, and the measured argmax agreement with fp32.
 
-    ``requested`` "auto" tries the available backends fastest first; a named backend is checked too.
+    ``requested`` "auto" tries the available backends fastest first (bf16 where native, then fp32,
+    which always serves); a named backend is checked too.
     A backend whose agreement on ``sample`` (1, *spatial) is below ``threshold`` is refused (auto moves
     on; a named one falls back to fp32 with a warning).
     """

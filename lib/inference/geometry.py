@@ -1,4 +1,5 @@
-"""Map class scores from the working grid back onto an image's own voxel grid."""
+"""Working-grid geometry: the centre patch of an image, and class scores mapped back onto the image's
+own voxel grid."""
 
 from __future__ import annotations
 
@@ -8,6 +9,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+
+
+def centre_patch(image: torch.Tensor, patch_size: tuple[int, ...]) -> torch.Tensor:
+    """The ``patch_size`` window at the centre of ``image`` (C, *spatial); cut short along any axis
+    where the image is smaller than the patch.
+
+    >>> centre_patch(torch.arange(10).reshape(1, 10), (4,)).tolist()
+    [[3, 4, 5, 6]]
+    """
+    starts = [max(0, (s - p) // 2) for s, p in zip(image.shape[1:], patch_size, strict=True)]
+    return image[(slice(None), *(slice(a, a + p) for a, p in zip(starts, patch_size, strict=True)))]
 
 
 def class_argmax(scores: torch.Tensor) -> np.ndarray:

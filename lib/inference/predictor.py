@@ -1,4 +1,5 @@
-"""Whole-image segmentation: load, preprocess (the preset's chain), sliding window, restore, write."""
+"""Whole-image segmentation: load, preprocess (the preset's chain), sliding window, restore to the input
+grid. Writing the label file is :mod:`lib.inference.writer`'s job."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
 from lib.inference.geometry import class_argmax, restore_labels
+from lib.io.errors import root_cause
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
@@ -23,11 +25,6 @@ CONSTANT_RTOL = 1e-3
 # preprocessed intensities are of order 1 (windowed to [0, 1], z-scored, percentile-scaled): a network
 # input spanning less than this is blank (e.g. a CT entirely outside the window)
 BLANK_INPUT_RANGE = 1e-3
-
-
-def bf16_supported() -> bool:
-    """True when this CPU has native bf16 matmul support (detected, not assumed)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def predict_logits(
@@ -98,14 +95,6 @@ class Prediction:
     affine: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""  # why the label is empty without running the network, if it is
-
-
-def root_cause(error: BaseException) -> str:
-    """One-line message of the innermost cause (MONAI wraps reader errors in transform errors)."""
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 class ImageReadError(ValueError):

@@ -7,7 +7,7 @@ from collections.abc import Collection
 import numpy as np
 from monai.transforms import LoadImage
 
-from lib.inference.predictor import root_cause
+from lib.io.errors import root_cause
 
 _load = LoadImage(image_only=True)
 

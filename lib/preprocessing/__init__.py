@@ -5,7 +5,7 @@ transforms on channel-first ``(C, spatial...)`` data. Outputs are float32 of the
 """
 
 from lib.preprocessing.ct_window import CT_WINDOWS, CTWindowd, ct_window
-from lib.preprocessing.intensity import PercentileNormalized, ZScored, percentile_normalize, zscore
+from lib.preprocessing.intensity import PercentileNormalized, zscore
 from lib.preprocessing.mri import MRINormalized, N4BiasFieldCorrectiond, n4_bias_correct, otsu_foreground
 from lib.preprocessing.xray import CLAHEd, HistogramEqualized, clahe, histogram_equalize
 
@@ -17,12 +17,10 @@ __all__ = [
     "MRINormalized",
     "N4BiasFieldCorrectiond",
     "PercentileNormalized",
-    "ZScored",
     "clahe",
     "ct_window",
     "histogram_equalize",
     "n4_bias_correct",
     "otsu_foreground",
-    "percentile_normalize",
     "zscore",
 ]

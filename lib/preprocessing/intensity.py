@@ -1,6 +1,7 @@
-"""Intensity normalisation (percentile clip + min-max, z-score) and the dictionary-transform plumbing.
+"""Intensity normalisation (percentile clip to [0, 1], masked z-score) and the dictionary-transform plumbing.
 
-All functions take numpy arrays or torch tensors / MetaTensors and return the input's type as float32
+Percentile scaling is MONAI's; the z-score stays hand-written only for its mask (see :func:`zscore`).
+Functions take numpy arrays or torch tensors / MetaTensors and return the input's type as float32
 (MetaTensor meta and affine preserved). Masks are "non-zero = foreground" and must broadcast to the image.
 """
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Hashable, Mapping
 
 import numpy as np
 from monai.config import KeysCollection, NdarrayOrTensor
-from monai.transforms import MapTransform
+from monai.transforms import MapTransform, ScaleIntensityRangePercentilesd
 from monai.utils import convert_data_type, convert_to_dst_type
 
 
@@ -19,46 +20,16 @@ def region_mask(img: np.ndarray, mask: NdarrayOrTensor | None) -> np.ndarray | N
     return np.broadcast_to(convert_data_type(mask, np.ndarray)[0] != 0, img.shape)
 
 
-def percentile_normalize(
-    img: NdarrayOrTensor,
-    lower: float = 0.5,
-    upper: float = 99.5,
-    mask: NdarrayOrTensor | None = None,
-    eps: float = 1e-8,
-) -> NdarrayOrTensor:
-    """Clip to the ``lower``/``upper`` percentiles, then scale that range to [0, 1].
-
-    Percentiles are taken over the mask's voxels when ``mask`` is given and non-empty (an empty mask
-    falls back to the whole image); every voxel is then clipped and scaled. A constant image (range
-    below ``eps``) maps to zeros. ``lower=0, upper=100`` is plain min-max scaling.
-    """
-    if not 0.0 <= lower <= upper <= 100.0:
-        raise ValueError(f"need 0 <= lower <= upper <= 100, got lower={lower}, upper={upper}")
-    arr = convert_data_type(img, np.ndarray, dtype=np.float32)[0]
-    region = region_mask(arr, mask)
-    values = arr[region] if region is not None and region.any() else arr
-    lo, hi = np.percentile(values, [lower, upper])
-    out = (np.clip(arr, lo, hi) - lo) / max(hi - lo, eps)
-    return convert_to_dst_type(out, img, dtype=np.float32)[0]
-
-
-def zscore(
-    img: NdarrayOrTensor,
-    nonzero: bool = False,
-    mask: NdarrayOrTensor | None = None,
-    eps: float = 1e-8,
-) -> NdarrayOrTensor:
+def zscore(img: NdarrayOrTensor, mask: NdarrayOrTensor | None = None, eps: float = 1e-8) -> NdarrayOrTensor:
     """``(x - mean) / std`` (population std, floored at ``eps``; a constant image gives zeros).
 
-    Without ``nonzero``/``mask`` the statistics and the normalisation cover the whole image. Otherwise
-    the region is the non-zero voxels (``nonzero=True``) intersected with ``mask``: statistics come from
-    the region, only region voxels are normalised and every voxel outside it is set to 0 (so with
-    ``nonzero=True`` zeros stay 0). An empty region gives all zeros.
+    Without ``mask`` this is MONAI's ``NormalizeIntensity()``. With ``mask`` the statistics come from the
+    mask's voxels, only those are normalised and every voxel outside it is set to 0 (an empty mask gives
+    all zeros). Hand-written for that mask: ``NormalizeIntensity`` only knows ``nonzero``, and after N4
+    the background of an MR image is not zero while the head may hold zeros.
     """
     arr = convert_data_type(img, np.ndarray, dtype=np.float32)[0]
     region = region_mask(arr, mask)
-    if nonzero:
-        region = arr != 0 if region is None else region & (arr != 0)
     if region is None:
         out = (arr - arr.mean(dtype=np.float64)) / max(float(arr.std(dtype=np.float64)), eps)
     else:
@@ -106,36 +77,20 @@ class MaskedMapTransform(MapTransform):
         return d
 
 
-class PercentileNormalized(MaskedMapTransform):
-    """Dictionary :func:`percentile_normalize` over the whole ``(C, spatial...)`` array (optional mask)."""
+class PercentileNormalized(ScaleIntensityRangePercentilesd):
+    """Clip each image to its ``lower``/``upper`` percentiles and scale that range to [0, 1], as float32
+    (MONAI's ``ScaleIntensityRangePercentilesd`` with this project's defaults; a constant image gives 0)."""
 
     def __init__(
-        self,
-        keys: KeysCollection,
-        lower: float = 0.5,
-        upper: float = 99.5,
-        mask_key: str | None = None,
-        allow_missing_keys: bool = False,
+        self, keys: KeysCollection, lower: float = 0.5, upper: float = 99.5, allow_missing_keys: bool = False
     ):
-        super().__init__(keys, mask_key, allow_missing_keys)
-        self.lower, self.upper = lower, upper
-
-    def transform(self, img: NdarrayOrTensor, mask: NdarrayOrTensor | None) -> NdarrayOrTensor:
-        return percentile_normalize(img, self.lower, self.upper, mask)
-
-
-class ZScored(MaskedMapTransform):
-    """Dictionary :func:`zscore` over the whole ``(C, spatial...)`` array (optional mask)."""
-
-    def __init__(
-        self,
-        keys: KeysCollection,
-        nonzero: bool = False,
-        mask_key: str | None = None,
-        allow_missing_keys: bool = False,
-    ):
-        super().__init__(keys, mask_key, allow_missing_keys)
-        self.nonzero = nonzero
-
-    def transform(self, img: NdarrayOrTensor, mask: NdarrayOrTensor | None) -> NdarrayOrTensor:
-        return zscore(img, self.nonzero, mask)
+        super().__init__(
+            keys,
+            lower,
+            upper,
+            b_min=0.0,
+            b_max=1.0,
+            clip=True,
+            dtype=np.float32,
+            allow_missing_keys=allow_missing_keys,
+        )

@@ -2,10 +2,11 @@
 
 import numpy as np
 from monai.config import KeysCollection, NdarrayOrTensor
+from monai.transforms.utils import rescale_array
 from monai.utils import convert_data_type, convert_to_dst_type
 from skimage.exposure import equalize_adapthist, equalize_hist
 
-from lib.preprocessing.intensity import MaskedMapTransform, map_channels, percentile_normalize, region_mask
+from lib.preprocessing.intensity import MaskedMapTransform, map_channels, region_mask
 
 _MAX_GREY_LEVELS = 2**16  # integer images with a wider range are binned like float images
 
@@ -52,7 +53,7 @@ def clahe(
     """CLAHE of a 2-D image of any dtype/range: min-max to [0, 1], then
     ``skimage.exposure.equalize_adapthist`` (``kernel_size`` None = 1/8 of each side). Returns float32
     [0, 1]; a constant image returns zeros."""
-    unit = percentile_normalize(_as_2d(img), lower=0.0, upper=100.0)
+    unit = rescale_array(_as_2d(img), 0.0, 1.0, dtype=np.float32)
     out = unit if unit.max() == 0 else equalize_adapthist(unit, kernel_size, clip_limit, nbins)
     return convert_to_dst_type(out, img, dtype=np.float32)[0]
 

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
-from lib.inference.predictor import bf16_supported
+from lib.hardware import bf16_supported
 
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:

@@ -13,11 +13,11 @@ from monai.utils import set_determinism
 
 from lib.data.loaders import training_loader, validation_cases
 from lib.data.split import PatientSplit
+from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
 from lib.training.distributed import rank_and_world, shard
 from lib.training.engine import EpochStats, TrainConfig, Trainer, TrainResult
-from lib.training.model_store import ModelStore
 
 logger = logging.getLogger(__name__)
 

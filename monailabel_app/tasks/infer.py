@@ -13,11 +13,12 @@ import torch
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from lib.inference.backends import choose_backend
+from lib.inference.geometry import centre_patch
 from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
+from lib.io.model_store import ModelStore
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import ModelPreset, load_model, plan_summary
-from lib.training.model_store import ModelStore
 from monailabel_app.tasks.options import as_bool, first_if_list
 
 logger = logging.getLogger(__name__)
@@ -144,12 +145,8 @@ class SegmentationInfer(InferTask):
         except ImageReadError as e:  # e.g. a datastore of another modality: no basis to compare on
             logger.warning("%s: parity check impossible (%s); serving fp32", self.name, e)
             return "fp32", network
-        centre = tuple(
-            slice(max(0, (s - p) // 2), max(0, (s - p) // 2) + p)
-            for s, p in zip(image.shape[1:], preset.patch_size, strict=True)
-        )
         backend, runner, self._parity = choose_backend(
-            network, self.backend, image[(slice(None), *centre)], preset.patch_size, onnx_path
+            network, self.backend, centre_patch(image, preset.patch_size), preset.patch_size, onnx_path
         )
         logger.info(
             "%s: backend %s (argmax agreement with fp32: %s)", self.name, backend, self._parity

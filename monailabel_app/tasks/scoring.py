@@ -9,7 +9,7 @@ from typing import Any
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 
-from lib.evaluate import read_label_map
+from lib.io.label_map import read_label_map
 from lib.metrics.table import SegmentationMetrics, json_safe
 from monailabel_app.tasks.infer import SegmentationInfer
 

@@ -14,6 +14,7 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.io.atomic import atomic_path
+from lib.io.model_store import ModelStore
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
 from lib.planning.fingerprint import fingerprint
@@ -22,7 +23,6 @@ from lib.planning.planner import plan_model
 from lib.planning.presets import ModelPreset, plan_summary
 from lib.training.distributed import rank_and_world, run_distributed
 from lib.training.engine import EpochStats, TrainConfig, TrainResult
-from lib.training.model_store import ModelStore
 from lib.training.recipe import run_training
 from monailabel_app.tasks.options import as_bool, first_if_list
 
