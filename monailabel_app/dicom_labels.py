@@ -17,8 +17,8 @@ from fastapi import HTTPException
 from monailabel.datastore.utils.colors import GENERIC_ANATOMY_COLORS
 from monailabel.datastore.utils.convert import binary_to_image, dicom_to_nifti
 
-from lib.inference.predictor import root_cause
 from lib.io.dicom_seg import write_dicom_seg
+from lib.io.errors import root_cause
 from lib.io.validate import InvalidUpload, check_label, read_volume
 
 LABEL_EXTENSIONS = (".nii.gz", ".nii", ".nrrd")
