@@ -37,6 +37,7 @@ from monailabel_app.dicom import (  # noqa: E402
     is_dicom_studies_folder,
 )
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
+from monailabel_app.ohif import install_ohif  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
@@ -114,6 +115,7 @@ class SegmentationApp(MONAILabelApp):
         )
         install_dicom_fixes(get_preset(self.model_names[0]).labels)
         install_auth_fix()
+        install_ohif()
 
     def init_datastore(self) -> Datastore:
         """Local folders (of images, or of DICOM series folders) get the validating, atomic datastore;
