@@ -91,6 +91,95 @@ const SHAPES = {
   },
 };
 
+/* Saving. The bundle's MONAI Label panel has no save control, and OHIF's own "Export DICOM SEG" of
+ * this bundle writes the slices of the SEG in reverse order along the slice axis (OHIF issues 5038,
+ * 5183): a label stored that way lies mirrored on its series. So the mode saves as MONAI Label's own
+ * clients do: the overlay's voxels (segment names mapped to the model's label values from /info) go
+ * to PUT /datastore/label, and the app stores them in the archive as a DICOM SEG on the series' own
+ * grid; the series then counts as labelled. The "Save Label" toolbar button and the segmentation
+ * panel's "Export DICOM SEG" both run this. */
+const SAVE_COMMAND = 'monaiLabelSaveLabel';
+const SAVE_CONTEXT = 'MONAILabelAppSave'; // created last, so it answers unscoped commands first
+
+function monaiLabelServer() {
+  const match = document.cookie.match(/(^|;) ?MONAILABEL_SERVER_URL=([^;]*)/);
+  return new URL(match ? unescape(match[2]) : window.location.origin + '/');
+}
+
+/** name -> label value over every model of /info; a name with two values is refused. */
+function labelValues(info) {
+  const values = {};
+  for (const [model, { labels }] of Object.entries(info.models)) {
+    const named = Array.isArray(labels)
+      ? Object.fromEntries(labels.map((name, i) => [name, i + 1]))
+      : labels;
+    for (const [name, value] of Object.entries(named)) {
+      if (name in values && values[name] !== value) {
+        throw new Error(`label ${name} is ${values[name]} in one model and ${value} in ${model}`);
+      }
+      values[name] = value;
+    }
+  }
+  return values;
+}
+
+async function saveLabel(servicesManager, segmentationId) {
+  const { segmentationService, uiNotificationService } = servicesManager.services;
+  const notify = (type, message) => uiNotificationService.show({ title: 'Save Label', message, type });
+  try {
+    const id = segmentationId || segmentationService.getSegmentations()[0]?.segmentationId;
+    const segmentation = id && segmentationService.getSegmentation(id);
+    const volume = id && segmentationService.getLabelmapVolume(id);
+    if (!segmentation || !volume) {
+      throw new Error('no segmentation to save: run a model (MONAI Label panel) first');
+    }
+    const server = monaiLabelServer();
+    const answer = await fetch(new URL('info/', server));
+    if (!answer.ok) throw new Error(`${server}info/ answered ${answer.status}`);
+    const values = labelValues(await answer.json());
+    const lut = new Uint8Array(256);
+    for (const [index, segment] of Object.entries(segmentation.segments)) {
+      if (!segment) continue;
+      if (!(segment.label in values)) throw new Error(`segment ${segment.label} is not a label of the app`);
+      lut[index] = values[segment.label];
+    }
+    const voxels = volume.voxelManager.getCompleteScalarDataArray().map(v => lut[v]);
+    const imageId = segmentation.representationData.Labelmap.referencedImageIds[0];
+    const series = window.cornerstone.metaData.get('instance', imageId).SeriesInstanceUID;
+    const form = new FormData();
+    form.append('params', JSON.stringify({ label_info: [] }));
+    form.append('label', new Blob([Uint8Array.from(voxels)]), 'label.bin');
+    const url = new URL('datastore/label', server);
+    url.searchParams.append('image', series);
+    const saved = await fetch(url, { method: 'PUT', body: form });
+    if (!saved.ok) {
+      const detail = await saved.json().then(d => d.detail, () => saved.statusText);
+      throw new Error(`the server answered ${saved.status}: ${JSON.stringify(detail)}`);
+    }
+    notify('success', `Label of series ${series} saved`);
+  } catch (error) {
+    notify('error', `Label not saved: ${error.message}`);
+  }
+}
+
+const SAVE_BUTTON = {
+  id: 'SaveLabel',
+  uiType: 'ohif.radioGroup',
+  props: {
+    icon: 'icon-upload',
+    label: 'Save Label',
+    commands: SAVE_COMMAND,
+    evaluate: 'evaluate.action',
+  },
+};
+
+function registerSave(servicesManager, commandsManager) {
+  commandsManager.createContext(SAVE_CONTEXT);
+  const save = { commandFn: ({ segmentationId }) => saveLabel(servicesManager, segmentationId) };
+  commandsManager.registerCommand(SAVE_CONTEXT, SAVE_COMMAND, save);
+  commandsManager.registerCommand(SAVE_CONTEXT, 'storeSegmentation', save);
+}
+
 /** The bundle's MONAI Label mode with OHIF's segmentation panel (and its brush, eraser and
  * shapes) after the MONAI Label panel. */
 const monaiLabelModeWithSegmentationExport = {
@@ -102,7 +191,9 @@ const monaiLabelModeWithSegmentationExport = {
     mode.onModeEnter = args => {
       enter(args);
       const { toolbarService } = args.servicesManager.services;
-      toolbarService.addButtons([BRUSH_TOOLS, SHAPES]);
+      toolbarService.addButtons([BRUSH_TOOLS, SHAPES, SAVE_BUTTON]);
+      toolbarService.createButtonSection('primary', [SAVE_BUTTON.id]);
+      registerSave(args.servicesManager, args.commandsManager);
     };
     mode.routes = mode.routes.map(route => ({
       ...route,
