@@ -1,9 +1,10 @@
 """OHIF v3 at ``/ohif/``: the bundle shipped in the monailabel wheel, with this app's configuration.
 
 MONAI Label 0.8.5's MONAI Label mode shows only the MONAI Label panel, which can run a model but not
-store the result. ``ohif_config/app-config.js`` adds OHIF's segmentation panel to that mode: its
-*Export DICOM SEG* stores the (corrected) label as a DICOM SEG through the app's DICOMweb proxy, and a
-series with a SEG counts as labelled. Files in ``ohif_config/`` take the place of the bundle's own.
+store the result. ``ohif_config/app-config.js`` adds OHIF's segmentation panel (to correct the result)
+and a *Save Label* button to that mode; saving uploads the label to ``PUT /datastore/label``, which
+stores it as a DICOM SEG in the archive, so the series counts as labelled. Files in ``ohif_config/``
+take the place of the bundle's own.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
  *
  * - Images come through the app's DICOMweb proxy (/proxy/dicom/...), so the browser talks to one
  *   origin and needs no CORS set-up.
- * - The MONAI Label mode is the bundle's own, with OHIF's segmentation panel next to the MONAI Label
- *   panel: after Run, correct the segments there and store them with "Export DICOM SEG"; the SEG goes
- *   to the archive through the proxy and the app counts the series as labelled.
+ * - The MONAI Label mode is the bundle's own, plus OHIF's segmentation panel (brush, eraser, shapes,
+ *   segment list) next to the MONAI Label panel, and a "Save Label" toolbar button: after Run,
+ *   correct the segments and save; the app stores the label as a DICOM SEG in the archive and counts
+ *   the series as labelled (see saveLabel below).
  * - The MONAI Label panel's server field starts at the address this viewer was loaded from (the
  *   bundle's default is port 8000 of the same host); a value the user types is kept in a cookie.
  */
