@@ -10,6 +10,7 @@ assertion message).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ CHROMIUM_FLAGS = [
 ]
 SERIES_DIR = REPO_ROOT / "sample-data" / "ct-dicom" / "case_011"
 ORGANS = dict(get_preset("ct_organs").labels)
+SAVED = re.compile(r"^Label of series [0-9.]+ saved$")  # the viewer's notification
 CORRECTED = "kidney_right"  # the segment the user deletes before saving
 STEP_MS = 60_000  # any one step in the browser (page loads, connecting, storing)
 INFER_MS = 180_000  # the auto-segmentation request on a shared CPU
@@ -185,7 +187,7 @@ def saved(page, click) -> None:
     with page.expect_response(lambda r: r.request.method == "PUT" and "/datastore/label" in r.url) as put:
         click()
     assert put.value.status == 200, put.value.text()
-    page.get_by_text("saved", exact=False).last.wait_for()
+    page.get_by_text(SAVED).last.wait_for()
 
 
 def save_label(page) -> None:
