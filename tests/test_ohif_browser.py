@@ -1,11 +1,11 @@
 """OHIF v3 in a real browser: Debian's chromium, driven by Playwright, against the app on a real Orthanc.
 
 A user opens the study list, enters the MONAI Label mode, connects the MONAI Label panel, runs the
-auto-segmentation, sees it as an overlay, corrects it (deletes one segment in OHIF's segmentation
-panel) and saves it with *Save Label* (and again with the panel's *Export DICOM SEG*, which the
-app's viewer configuration sends the same way). Orthanc then holds the SEG, the app counts the series
-as labelled and hands the corrected label to training. On failure a screenshot is saved (path in the
-assertion message).
+auto-segmentation, sees it as an overlay, corrects it in OHIF's segmentation panel (deletes one
+segment, paints another with the brush) and saves it with *Save Label*, then again with the panel's
+*Export DICOM SEG* (which the app's viewer configuration sends the same way). Orthanc then holds the
+SEGs, the app counts the series as labelled and hands the corrected label to training. On failure a
+screenshot is saved (path in the assertion message).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ SERIES_DIR = REPO_ROOT / "sample-data" / "ct-dicom" / "case_011"
 ORGANS = dict(get_preset("ct_organs").labels)
 SAVED = re.compile(r"^Label of series [0-9.]+ saved$")  # the viewer's notification
 CORRECTED = "kidney_right"  # the segment the user deletes before saving
+PAINTED = "kidney_left"  # the segment the user paints (the panel's first, active one)
 STEP_MS = 60_000  # any one step in the browser (page loads, connecting, storing)
 INFER_MS = 180_000  # the auto-segmentation request on a shared CPU
 
@@ -182,6 +183,17 @@ def delete_segment(page, name: str) -> None:
     page.wait_for_function(SEGMENT_GONE, arg=index)  # gone from the list and from the voxels
 
 
+def brush_stroke(page) -> None:
+    """Paint the active segment with the panel's Brush across the middle of the first viewport."""
+    page.locator("[data-cy=Brush]").first.click()
+    box = page.locator("[data-cy=viewport-pane]").first.bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y, steps=10)
+    page.mouse.up()
+
+
 def saved(page, click) -> None:
     """Run ``click`` and wait for the label upload it causes (PUT /datastore/label) to succeed."""
     with page.expect_response(lambda r: r.request.method == "PUT" and "/datastore/label" in r.url) as put:
@@ -221,6 +233,9 @@ def test_run_correct_and_save_from_ohif(env, page, tmp_path):
         assert overlay == expected  # the overlay holds exactly the voxels the server returned
 
         delete_segment(page, CORRECTED)
+        brush_stroke(page)
+        edited = page.evaluate(OVERLAY_COUNTS)
+        assert edited[PAINTED] > expected[PAINTED], edited
         save_label(page)
         assert requests.get(f"{env.url}/datastore/", params={"output": "stats"}, timeout=30).json()[
             "completed"
@@ -239,10 +254,12 @@ def test_run_correct_and_save_from_ohif(env, page, tmp_path):
         lut = np.zeros(max(names.values()) + 1, np.uint8)
         for name, number in names.items():
             lut[number] = ORGANS[name]
-        np.testing.assert_array_equal(lut[numbers], corrected)  # on the series, as corrected
+        stored = lut[numbers]
+        assert {n: int(np.sum(stored == ORGANS[n])) for n in edited} == edited  # what the user saw
+        assert set(np.unique(stored[stored != corrected])) == {ORGANS[PAINTED]}  # only the brush changed
 
     stats = requests.get(f"{env.url}/datastore/", params={"output": "stats"}, timeout=30).json()
     assert (stats["total"], stats["completed"]) == (1, 1)
     (item,) = requests.get(f"{env.url}/datastore/", params={"output": "train"}, timeout=60).json()
     assert Path(item["image"]).name == f"{uid}.nii.gz"
-    np.testing.assert_array_equal(np.asarray(nib.load(item["label"]).dataobj), corrected)
+    np.testing.assert_array_equal(np.asarray(nib.load(item["label"]).dataobj), stored)
