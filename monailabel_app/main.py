@@ -39,6 +39,7 @@ from monailabel_app.dicom_fixes import install_dicom_fixes  # noqa: E402
 from monailabel_app.dicomweb import dicomweb_datastore  # noqa: E402
 from monailabel_app.local_dicom import LocalDicomDatastore, is_dicom_studies_folder  # noqa: E402
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
+from monailabel_app.ohif import install_ohif  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.infer import ModelNotTrained, SegmentationInfer  # noqa: E402
@@ -101,6 +102,7 @@ class SegmentationApp(MONAILabelApp):
         )
         install_dicom_fixes(self.definitions[self.model_names[0]].labels)
         install_auth_fix()
+        install_ohif()
 
     def init_datastore(self) -> Datastore:
         """Local folders (of images, or of DICOM series folders) get the validating, atomic datastore;
