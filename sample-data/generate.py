@@ -116,6 +116,7 @@ class CaseSpec:
     orientation: str
     z_extent: float | None = None
     dicom: bool = False
+    labelled: bool = True  # False: the image is shipped without its label
 
 
 # In-plane spacings are FOV/512 for FOVs of 310-510 mm. Most cases are thick-slice; thin or
@@ -133,6 +134,12 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("case_009", 241, 0.839844, 5.0, "RAS", 90.0),
     CaseSpec("case_010", 251, 0.878906, 3.75, "RAI", 100.0),
     CaseSpec("case_011", 275, 0.996094, 5.0, "LPS", 70.0, dicom=True),
+)
+
+# Shipped without labels, so Next Sample has images to offer on first start; not part of any split.
+UNLABELLED: tuple[CaseSpec, ...] = (
+    CaseSpec("new_000", 281, 0.996094, 5.0, "RAS", 70.0, labelled=False),
+    CaseSpec("new_001", 287, 0.976562, 5.0, "LPS", 70.0, labelled=False),
 )
 
 
@@ -1244,7 +1251,7 @@ def dicom_series(hu: np.ndarray, affine: np.ndarray, case: str, thickness: float
 
 
 def write_case(spec: CaseSpec, root: Path) -> dict:
-    """Generate ``spec`` and write its image, label (and DICOM series) under ``root``."""
+    """Generate ``spec`` and write its image, label (unless unlabelled) and DICOM series under ``root``."""
     start = time.perf_counter()
     hu, label, affine = generate_ct_case(
         spec.seed,
@@ -1254,7 +1261,8 @@ def write_case(spec: CaseSpec, root: Path) -> dict:
     )
     (root / "ct" / "labels" / "final").mkdir(parents=True, exist_ok=True)
     (root / "ct" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(hu, affine))
-    (root / "ct" / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(label, affine))
+    if spec.labelled:
+        (root / "ct" / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(label, affine))
     if spec.dicom:
         folder = root / "ct-dicom" / spec.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -1309,7 +1317,7 @@ def main() -> None:
         for row in write_wide_cases(args.out, args.wide):
             print(row, flush=True)
         return
-    for spec in CASES:
+    for spec in (*CASES, *UNLABELLED):
         if args.case is None or spec.name in args.case:
             print(write_case(spec, args.out), flush=True)
 
