@@ -133,6 +133,21 @@ class SegmentationTrain(TrainTask):
         write_json_atomic(self.stats_file, stats)
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
+        """Train; a failure is recorded in the stats (``status: failed``, ``error``: the reason, the
+        epochs this run completed) and logged with its cause, then re-raised."""
+        before = self.stats()
+        try:
+            return self._train(request, datastore)
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            logger.error("%s: training failed: %s", self.preset.name, reason)
+            progress = self.stats()
+            progress = progress if progress != before else {}  # only what this run recorded
+            stats = {**progress, "status": "failed", "model": self.preset.name, "error": reason}
+            write_json_atomic(self.stats_file, {**stats, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+            raise
+
+    def _train(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         config, data = parse_options(request)
         items = datastore.datalist()
         if not items:
