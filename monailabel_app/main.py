@@ -194,7 +194,23 @@ class SegmentationApp(MONAILabelApp):
             raise HTTPException(
                 404, f"strategy: unknown strategy {strategy!r}; available: {sorted(self._strategies)}"
             )
-        return super().next_sample(request)
+        sample = super().next_sample(request)
+        if not sample:
+            raise HTTPException(404, self._no_sample_reason(strategy))
+        return sample
+
+    def _no_sample_reason(self, strategy: str) -> str:
+        """Why ``strategy`` found no image to label, in words a viewer can show."""
+        datastore = self.datastore()
+        total, labelled = len(datastore.list_images()), len(datastore.get_labeled_images())
+        if not total:
+            return "next sample: the datastore has no images; add images to the studies folder"
+        if labelled == total:
+            return (
+                f"next sample: every image is labelled ({labelled} of {total} have a final label); "
+                "add new images to the studies folder or DICOM archive to label more"
+            )
+        return f"next sample: strategy {strategy!r} chose no image ({labelled} of {total} labelled)"
 
     def _check_image(self, image: Any) -> None:
         if not isinstance(image, str) or not image:
