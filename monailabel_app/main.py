@@ -39,6 +39,7 @@ from monailabel_app.dicom import (  # noqa: E402
 from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
+from monailabel_app.tasks.batch_infer import SegmentationBatchInfer, selected_images  # noqa: E402
 from monailabel_app.tasks.infer import SegmentationInfer  # noqa: E402
 from monailabel_app.tasks.options import check_infer_request  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
@@ -110,6 +111,7 @@ class SegmentationApp(MONAILabelApp):
             guards={
                 ("POST", "/train/{model}"): self._check_train,
                 ("POST", "/infer/{model}"): check_infer_request,
+                ("POST", "/batch/infer/{model}"): self._check_batch_infer,
             },
         )
         install_dicom_fixes(get_preset(self.model_names[0]).labels)
@@ -155,6 +157,22 @@ class SegmentationApp(MONAILabelApp):
             )
             for name in self.model_names
         }
+
+    def init_batch_infer(self) -> SegmentationBatchInfer:
+        return SegmentationBatchInfer(self._infers)
+
+    def _check_batch_infer(
+        self, model: str, images: str = "all", params: dict | None = None, **_: Any
+    ) -> None:
+        """Refuse unknown models and image selections before a batch process is started."""
+        if model not in self._infers:
+            raise HTTPException(404, f"model: unknown model {model!r}; available: {sorted(self._infers)}")
+        try:
+            selected_images((params or {}).get("images", images), self.datastore())
+        except LookupError as e:
+            raise HTTPException(404, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
 
     def init_trainers(self) -> dict[str, Any]:
         return {
