@@ -63,7 +63,7 @@ class SegmentationBatchInfer(BatchInferTask):
         image_ids = selected_images(request.get("images", BatchInferImageType.IMAGES_ALL), datastore)
         labelled, skipped, failed = [], [], {}
         start = time.perf_counter()
-        logger.info("batch infer %s v%s: %d image(s)", model, version, len(image_ids))
+        logger.info("batch infer %s (model version %s): %d image(s)", model, version, len(image_ids))
         for n, image_id in enumerate(image_ids, start=1):
             t0 = time.perf_counter()
             if self._done(datastore, image_id, model, version):
