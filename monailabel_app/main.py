@@ -31,7 +31,7 @@ from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge  # n
 from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.definitions import ModelDefinition, resolve_definitions  # noqa: E402
 from lib.planning.plan_store import PlanStore  # noqa: E402
-from lib.planning.presets import PRESETS  # noqa: E402
+from lib.planning.presets import PRESETS, shipped_checkpoint  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.config import AppConfig  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
@@ -42,6 +42,7 @@ from monailabel_app.model_upload import model_upload_endpoint  # noqa: E402
 from monailabel_app.ohif import install_ohif  # noqa: E402
 from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
+from monailabel_app.tasks.batch_infer import SegmentationBatchInfer, selected_images  # noqa: E402
 from monailabel_app.tasks.infer import ModelNotTrained, SegmentationInfer  # noqa: E402
 from monailabel_app.tasks.options import check_infer_request  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
@@ -49,7 +50,6 @@ from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa:
 
 logger = logging.getLogger(__name__)
 
-PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 
 
 def resolve_backend(conf_value: str) -> str:
@@ -98,6 +98,7 @@ class SegmentationApp(MONAILabelApp):
             guards={
                 ("POST", "/train/{model}"): self._check_train,
                 ("POST", "/infer/{model}"): partial(check_infer_request, sessions=self.sessions),
+                ("POST", "/batch/infer/{model}"): self._check_batch_infer,
             },
         )
         install_dicom_fixes(self.definitions[self.model_names[0]].labels)
@@ -128,7 +129,8 @@ class SegmentationApp(MONAILabelApp):
 
     def _default_checkpoint(self, name: str) -> str | None:
         """The shipped checkpoint of a built-in preset; user models have none."""
-        return os.path.join(PRETRAINED_DIR, f"{name}.pt") if name in PRESETS else None
+        path = shipped_checkpoint(name)
+        return str(path) if path else None
 
     def init_infers(self) -> dict[str, Any]:
         images = sorted(self._datastore.list_images())
@@ -148,6 +150,24 @@ class SegmentationApp(MONAILabelApp):
             )
             for name in self.model_names
         }
+
+    def init_batch_infer(self) -> SegmentationBatchInfer:
+        return SegmentationBatchInfer(self._infers)
+
+    def _check_batch_infer(
+        self, model: str, images: str = "all", params: dict | None = None, **_: Any
+    ) -> None:
+        """Refuse unknown models and image selections before a batch process is started."""
+        if model not in self._infers:
+            raise HTTPException(404, f"model: unknown model {model!r}; available: {sorted(self._infers)}")
+        if not self._infers[model].trained:
+            raise HTTPException(409, f"{model}: no trained version yet: submit labels and train")
+        try:
+            selected_images((params or {}).get("images", images), self.datastore())
+        except LookupError as e:
+            raise HTTPException(404, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(400, str(e)) from None
 
     def init_trainers(self) -> dict[str, Any]:
         # a user model's first training may warm-start from a shipped model of the same modality
@@ -184,6 +204,8 @@ class SegmentationApp(MONAILabelApp):
             parse_options(params or {})
         except ValueError as e:
             raise HTTPException(400, str(e)) from None
+        if not self.datastore().get_labeled_images():
+            raise HTTPException(409, "train: no image has a final label yet; submit labels first")
 
     def next_sample(self, request: dict[str, Any]) -> dict[str, Any]:
         strategy = request.get("strategy") or "random"
@@ -192,9 +214,25 @@ class SegmentationApp(MONAILabelApp):
                 404, f"strategy: unknown strategy {strategy!r}; available: {sorted(self._strategies)}"
             )
         try:
-            return super().next_sample(request)
+            sample = super().next_sample(request)
         except ModelNotTrained as e:
             raise HTTPException(409, f"strategy {strategy}: {e}") from None
+        if not sample:
+            raise HTTPException(404, self._no_sample_reason(strategy))
+        return sample
+
+    def _no_sample_reason(self, strategy: str) -> str:
+        """Why ``strategy`` found no image to label, in words a viewer can show."""
+        datastore = self.datastore()
+        total, labelled = len(datastore.list_images()), len(datastore.get_labeled_images())
+        if not total:
+            return "next sample: the datastore has no images; add images to the studies folder"
+        if labelled == total:
+            return (
+                f"next sample: every image is labelled ({labelled} of {total} have a final label); "
+                "add new images to the studies folder or DICOM archive to label more"
+            )
+        return f"next sample: strategy {strategy!r} chose no image ({labelled} of {total} labelled)"
 
     def _check_image(self, image: Any) -> None:
         """Accept a datastore id, the file ``/infer`` just stored from an upload, or the image of a

@@ -41,6 +41,7 @@ class CaseSpec:
     orientation: str
     z_extent: float | None = None
     dicom: bool = False
+    labelled: bool = True  # False: the image is shipped without its label
 
 
 # In-plane spacings are FOV/512 for FOVs of 310-510 mm. Most cases are thick-slice; thin or
@@ -60,9 +61,15 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("case_011", 275, 0.996094, 5.0, "LPS", 70.0, dicom=True),
 )
 
+# Shipped without labels, so Next Sample has images to offer on first start; not part of any split.
+UNLABELLED: tuple[CaseSpec, ...] = (
+    CaseSpec("new_000", 281, 0.996094, 5.0, "RAS", 70.0, labelled=False),
+    CaseSpec("new_001", 287, 0.976562, 5.0, "LPS", 70.0, labelled=False),
+)
+
 
 def write_case(spec: CaseSpec, root: Path) -> dict:
-    """Generate ``spec`` and write its image, label (and DICOM series) under ``root``."""
+    """Generate ``spec`` and write its image, label (unless unlabelled) and DICOM series under ``root``."""
     start = time.perf_counter()
     hu, label, affine = generate_ct_case(
         spec.seed,
@@ -72,7 +79,8 @@ def write_case(spec: CaseSpec, root: Path) -> dict:
     )
     (root / "ct" / "labels" / "final").mkdir(parents=True, exist_ok=True)
     (root / "ct" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(hu, affine))
-    (root / "ct" / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(label, affine))
+    if spec.labelled:
+        (root / "ct" / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(label, affine))
     if spec.dicom:
         folder = root / "ct-dicom" / spec.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +135,7 @@ def main() -> None:
         for row in write_wide_cases(args.out, args.wide):
             print(row, flush=True)
         return
-    for spec in CASES:
+    for spec in (*CASES, *UNLABELLED):
         if args.case is None or spec.name in args.case:
             print(write_case(spec, args.out), flush=True)
 

@@ -85,6 +85,7 @@ class CaseSpec:
     seed: int
     spacing: tuple[float, float, float]
     orientation: str
+    labelled: bool = True  # False: the image is shipped without its brain mask
 
 
 CASES: tuple[CaseSpec, ...] = (
@@ -101,6 +102,9 @@ CASES: tuple[CaseSpec, ...] = (
     CaseSpec("head_010", 110, (1.5, 1.5, 2.0), "LPS"),
     CaseSpec("head_011", 111, (1.5, 1.5, 2.0), "PSR"),  # sagittal
 )
+
+# Shipped without a mask, so Next Sample has an image to offer on first start; not part of any split.
+UNLABELLED: tuple[CaseSpec, ...] = (CaseSpec("new_000", 112, (1.5, 1.5, 3.0), "RAS", labelled=False),)
 
 
 class MRICase(NamedTuple):
@@ -464,12 +468,15 @@ def generate_case(
 
 
 def write_case(spec: CaseSpec, root: Path) -> dict:
-    """Generate ``spec`` and write its image and brain mask under ``root`` (the ``mri`` folder)."""
+    """Generate ``spec`` and write its image and brain mask (unless unlabelled) under ``root`` (``mri``)."""
     start = time.perf_counter()
     case = generate_case(spec.seed, spec.spacing, spec.orientation)
     (root / "labels" / "final").mkdir(parents=True, exist_ok=True)
     (root / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(case.image, case.affine))
-    (root / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(nifti_gz_bytes(case.mask, case.affine))
+    if spec.labelled:
+        (root / "labels" / "final" / f"{spec.name}.nii.gz").write_bytes(
+            nifti_gz_bytes(case.mask, case.affine)
+        )
     return {"shape": case.image.shape, "seconds": time.perf_counter() - start}
 
 
@@ -479,7 +486,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "mri")
     parser.add_argument("cases", nargs="*", help="case names (default: all)")
     args = parser.parse_args()
-    for spec in CASES:
+    for spec in (*CASES, *UNLABELLED):
         if not args.cases or spec.name in args.cases:
             info = write_case(spec, args.out)
             print(f"{spec.name}: {info['shape']} {spec.spacing} {spec.orientation} {info['seconds']:.1f}s")

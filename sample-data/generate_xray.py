@@ -47,6 +47,7 @@ class CaseSpec:
     seed: int
     shape: tuple[int, int]
     bits: int
+    labelled: bool = True  # False: the image is shipped without its lung mask
 
 
 CASES: tuple[CaseSpec, ...] = tuple(
@@ -71,6 +72,12 @@ CASES: tuple[CaseSpec, ...] = tuple(
             ((288, 320), 8),
         ]
     )
+)
+
+# Shipped without masks, so Next Sample has images to offer on first start; not part of any split.
+UNLABELLED: tuple[CaseSpec, ...] = (
+    CaseSpec("new_000", 216, (320, 320), 8, labelled=False),
+    CaseSpec("new_001", 217, (352, 320), 12, labelled=False),
 )
 
 
@@ -381,12 +388,13 @@ def generate_case(seed: int, shape: tuple[int, int] = (320, 320), bits: int = 8)
 
 
 def write_case(spec: CaseSpec, root: Path) -> dict:
-    """Generate ``spec`` and write its image and mask under ``root`` (the ``xray`` folder)."""
+    """Generate ``spec`` and write its image and mask (unless unlabelled) under ``root`` (``xray``)."""
     start = time.perf_counter()
     case = generate_case(spec.seed, spec.shape, spec.bits)
     (root / "labels" / "final").mkdir(parents=True, exist_ok=True)
     (root / f"{spec.name}.png").write_bytes(png_bytes(case.image))
-    (root / "labels" / "final" / f"{spec.name}.png").write_bytes(png_bytes(case.mask))
+    if spec.labelled:
+        (root / "labels" / "final" / f"{spec.name}.png").write_bytes(png_bytes(case.mask))
     return {"seconds": time.perf_counter() - start, "spacing": case.spacing}
 
 
@@ -396,7 +404,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "xray")
     parser.add_argument("cases", nargs="*", help="case names (default: all)")
     args = parser.parse_args()
-    for spec in CASES:
+    for spec in (*CASES, *UNLABELLED):
         if not args.cases or spec.name in args.cases:
             info = write_case(spec, args.out)
             print(

@@ -216,7 +216,8 @@ def test_saved_labels_become_segs_in_orthanc_and_training_data(client, env, tmp_
     for uid in (lps, oblique):
         info = objects[uid]["labels"]["final"]["info"]
         assert info["SeriesInstanceUID"] == segs[uid].SeriesInstanceUID
-    assert client.next_sample("random", {}) == {}  # nothing left to label
+    r = requests.post(f"{env.url}/activelearning/random", timeout=30)  # nothing left to label
+    assert r.status_code == 404 and "every image is labelled (2 of 2" in r.json()["detail"]
 
     items = requests.get(f"{env.url}/datastore/", params={"output": "train"}, timeout=60).json()
     assert len(items) == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -127,6 +128,15 @@ XRAY_LUNGS = ModelPreset(
 )
 
 PRESETS: dict[str, ModelPreset] = {p.name: p for p in (CT_ORGANS, MRI_BRAIN, XRAY_LUNGS)}
+
+
+#: where the shipped checkpoints of the built-in presets live (made by ``lib.train --export``)
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "monailabel_app" / "pretrained"
+
+
+def shipped_checkpoint(name: str) -> Path | None:
+    """The shipped checkpoint of built-in preset ``name`` (None for other names)."""
+    return SHIPPED_DIR / f"{name}.pt" if name in PRESETS else None
 
 
 def get_preset(name: str) -> ModelPreset:

@@ -230,6 +230,7 @@ class Trainer:
                     np.asarray(image[0].cpu()),
                     np.asarray(case["label"][0].cpu()),
                     working,
+                    self.labels,
                 )
         mean = {k: float(np.mean(v)) for k, v in dices.items()}
         return float(np.mean(losses)), mean, {k: float(np.mean(v)) for k, v in ious.items()}

@@ -75,11 +75,16 @@ class SegmentationInfer(InferTask):
         user model not planned yet)."""
         return self._predictor.preset if self._predictor else self.plans.current()
 
+    @property
+    def trained(self) -> bool:
+        """True when a version (published or shipped) can serve."""
+        return self._checkpoint()[0] is not None
+
     def info(self) -> dict[str, Any]:
         info = super().info()
         served = self._predictor.backend if self._predictor else f"{self.backend} (chosen at first use)"
         grid = self.preset
-        trained = self._checkpoint()[0] is not None
+        trained = self.trained
         info.update(
             {
                 "dimension": grid.spatial_dims if grid else info["dimension"],
