@@ -12,7 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from lib.inference.predictor import bf16_supported
 from lib.networks.unet import build_unet
 from lib.training.amp import amp_dtype, autocast
-from lib.training.engine import TrainConfig, Trainer, accumulate_step
+from lib.training.config import TrainConfig
+from lib.training.engine import Trainer, accumulate_step
 
 
 def _linear_problem(seed=0):
@@ -119,7 +120,14 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
     assert seen == list(range(12)) and len(result.epochs) == 12
     validated = [e for e in result.epochs if e.val_dice is not None]
     assert [e.epoch for e in validated] == [2, 5, 8, 11]
-    assert result.best_dice == max(e.val_mean_dice for e in validated) > 0.5
+    # the starting weights are validated first; an epoch is kept on the mean of its Dice and the previous
+    dices = [e.val_mean_dice for e in validated]
+    scores = [dices[0]] + [(a + b) / 2 for a, b in zip(dices, dices[1:], strict=False)]
+    best = int(np.argmax(scores))
+    assert result.baseline_dice < 0.5 < result.best_dice == dices[best]
+    assert result.best_epoch == validated[best].epoch and result.notes[0].startswith(
+        f"kept epoch {result.best_epoch}"
+    )
     assert result.epochs[-1].train_loss < result.epochs[0].train_loss
     assert set(result.epochs[-1].val_iou) == {"box"}
     # cosine schedule from lr towards eta_min
@@ -130,7 +138,13 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
     assert {"Loss/train", "Loss/val", "Metrics/dice", "Metrics/iou", "Learning_rate"} <= tags
     assert len(events.Scalars("Loss/train")) == 12 and len(events.Scalars("Metrics/dice")) == 4
     pngs = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*.png")))
-    assert pngs == ["val_epoch0002.png", "val_epoch0005.png", "val_epoch0008.png", "val_epoch0011.png"]
+    assert pngs == [
+        "val_epoch0002.png",
+        "val_epoch0005.png",
+        "val_epoch0008.png",
+        "val_epoch0011.png",
+        "val_start.png",
+    ]
 
 
 def test_trainer_early_stops_and_cancels(tmp_path):
@@ -139,9 +153,11 @@ def test_trainer_early_stops_and_cancels(tmp_path):
         {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
     ]
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
-    cfg = TrainConfig(max_epochs=30, lr=1e-9, early_stop_patience=2, early_stop_delta=0.5)
+    cfg = TrainConfig(max_epochs=30, lr=1e-7, val_interval=1, early_stop_patience=2, early_stop_delta=0.5)
     result = Trainer(net, cfg, loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path)).fit()
-    assert result.stopped_early and len(result.epochs) == 3 and result.best_epoch == 0
+    # two validations no better than the starting weights: stop, and keep the starting weights
+    assert result.stopped_early and len(result.epochs) == 2 and result.best_epoch == -1
+    assert "starting weights are kept" in result.notes[0]
     calls = iter([False, False, True])
     result = Trainer(
         net,
