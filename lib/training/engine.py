@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class EpochStats:
     lr: float
     grad_norm: float
     seconds: float
+    patches: int = 0
     val_loss: float | None = None
     val_dice: dict[str, float] | None = None
     val_iou: dict[str, float] | None = None
@@ -256,6 +257,12 @@ class Trainer:
         mean = {k: float(np.mean(v)) for k, v in dices.items()}
         return float(np.mean(losses)), mean, {k: float(np.mean(v)) for k, v in ious.items()}
 
+    def _batches(self, seen: list[int]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(image, label) batches of one epoch, adding their patch count to ``seen[0]``."""
+        for batch in self.train_loader:
+            seen[0] += len(batch["image"])
+            yield batch["image"], batch["label"]
+
     def _keep_best(self, result: TrainResult, epoch: int, metric: float) -> None:
         result.best_epoch, result.best_dice = epoch, metric
         result.best_state = copy.deepcopy(self.model.state_dict())
@@ -307,9 +314,9 @@ class Trainer:
                     break
                 t0 = time.perf_counter()
                 self.network.train()
-                batches = ((b["image"], b["label"]) for b in self.train_loader)
+                seen = [0]
                 loss, norms = accumulate_step(
-                    batches,
+                    self._batches(seen),
                     self.network,
                     self.loss_fn,
                     self.optimizer,
@@ -332,6 +339,7 @@ class Trainer:
                     lr=lr,
                     grad_norm=float(np.mean(norms)) if norms else float("nan"),
                     seconds=0.0,
+                    patches=seen[0],
                 )
                 writer.add_scalar("Loss/train", loss, epoch)
                 writer.add_scalar("Learning_rate", lr, epoch)
