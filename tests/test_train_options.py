@@ -189,6 +189,14 @@ def _run(config, tmp_path, items):
     )
 
 
+DATA_BASE = TrainConfig(max_epochs=0, max_minutes=0.0001, amp=False, val_split=0.2)  # one epoch each
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    return _run(DATA_BASE, tmp_path_factory.mktemp("base"), datastore_items(str(XRAY))[:5])
+
+
 @pytest.mark.parametrize(
     ("name", "observe"),
     [
@@ -197,15 +205,12 @@ def _run(config, tmp_path, items):
         ("val_split", lambda result, split: len(split["val"])),
     ],
 )
-def test_data_options_change_what_the_recipe_does(name, observe, tmp_path):
-    items = datastore_items(str(XRAY))[:5]
-    base = TrainConfig(max_epochs=0, max_minutes=0.0001, amp=False, val_split=0.2)  # one epoch each
-    seen = []
-    for i, config in enumerate((base, TrainConfig.from_request({**base.__dict__, name: ALTERNATIVES[name]}))):
-        result, version, split = _run(config, tmp_path / str(i), items)
-        assert version == 1 and result.stop_reason == "time_budget"
-        seen.append(observe(result, split))
-    assert seen[0] != seen[1], f"{name}: {seen}"
+def test_data_options_change_what_the_recipe_does(name, observe, base_run, tmp_path):
+    config = TrainConfig.from_request({**DATA_BASE.__dict__, name: ALTERNATIVES[name]})
+    result, version, split = _run(config, tmp_path, datastore_items(str(XRAY))[:5])
+    assert version == 1 and result.stop_reason == base_run[0].stop_reason == "time_budget"
+    before, after = observe(base_run[0], base_run[2]), observe(result, split)
+    assert before != after, f"{name}: {before!r} == {after!r}"
 
 
 @pytest.mark.parametrize("name", ["pretrained", "multi_gpu"])
