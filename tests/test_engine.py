@@ -1,7 +1,9 @@
 """Training engine: accumulation equivalence, AMP, monitoring outputs, early stop and cancel."""
 
 import glob
+import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -209,3 +211,75 @@ def test_validation_scores_what_inference_serves_on_the_annotated_grid(tmp_path)
     trainer.val_cases = [{**case, "reference": np.flip(reference, 0).copy()}]
     _, val_dice, val_iou = trainer.validate(0)
     assert val_dice["box"] == pytest.approx(2 / 3) and val_iou["box"] == pytest.approx(0.5)
+
+
+def _box_loader(cases):
+    return [
+        {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
+    ]
+
+
+def test_time_budget_stops_cleanly_validates_and_ends_the_cosine(tmp_path):
+    torch.manual_seed(0)
+    cases = _toy_cases(2, 0)
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+
+    class Slow(list):
+        """One batch that takes about 0.3 s to draw (a slow CPU epoch)."""
+
+        def __iter__(self):
+            time.sleep(0.3)
+            return super().__iter__()
+
+    config = TrainConfig(max_epochs=1000, max_minutes=0.05, val_interval=100, lr=3e-3)  # a 3-s budget
+    started = time.perf_counter()
+    result = Trainer(
+        net, config, Slow(_box_loader(cases)), cases, {"box": 1}, (32, 32, 16), str(tmp_path)
+    ).fit()
+    assert time.perf_counter() - started < 3.0 + 1.0  # stopped before overrunning (plus one epoch's slack)
+    assert result.stop_reason == "time_budget" and 3 <= len(result.epochs) < 1000
+    assert result.epochs[-1].val_mean_dice is not None  # the last epoch is validated before stopping
+    assert result.epochs[-1].lr < 0.5 * 3e-3  # the cosine ran over the budget, not over 1000 epochs
+    assert "time budget" in result.notes[0] and result.best_state is not None
+
+
+def test_without_validation_cases_the_last_epoch_is_kept_with_a_note(tmp_path):
+    cases = _toy_cases(1, 0)
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+    result = Trainer(
+        net, TrainConfig(max_epochs=3), _box_loader(cases), [], {"box": 1}, (32, 32, 16), str(tmp_path)
+    ).fit()
+    assert result.best_epoch == 2 and math.isnan(result.best_dice) and len(result.epochs) == 3
+    assert "no validation case" in result.notes[0]
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(result.best_state[name], value)
+
+
+class _Greedy(torch.nn.Module):
+    """A network whose forward pass asks the allocator for far more memory than any machine has."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 2, 1)
+
+    def forward(self, x):
+        if self.training:
+            torch.empty(2**62, dtype=torch.uint8)
+        return self.conv(x)
+
+
+def test_out_of_memory_is_caught_and_diagnosed(tmp_path):
+    cases = _toy_cases(1, 0)
+    result = Trainer(
+        _Greedy(),
+        TrainConfig(max_epochs=3),
+        _box_loader(cases),
+        cases,
+        {"box": 1},
+        (32, 32, 16),
+        str(tmp_path),
+    ).fit()
+    assert result.stop_reason == "out_of_memory" and result.epochs == []
+    assert [d["code"] for d in result.diagnostics] == ["out_of_memory"]
+    assert "smaller patch" in result.diagnostics[0]["remedy"]
+    assert result.best_state is None and "nothing is published" in result.notes[0]
