@@ -148,8 +148,8 @@ class TrainConfig:
     )
     pretrained: bool = _option(
         True,
-        "start from the latest published version, else the shipped "
-        "weights (loaded partially, reported); never published unless beaten",
+        "start from the latest published version, else the shipped weights (loaded partially, "
+        "reported); they stay the result unless a trained epoch beats them on validation",
         server_only=True,
     )
     multi_gpu: bool = _option(
