@@ -282,13 +282,14 @@ class Trainer:
         train_seconds: list[float] = []
         val_seconds, previous = 0.0, None
 
-        def record_validation(epoch: int) -> float:
+        def record_validation(epoch: int, stats: EpochStats | None = None) -> float:
+            """Validate, add to the history and to ``stats`` (None: the starting weights)."""
             val_loss, val_dice, val_iou = self.validate(epoch)
             metric = float(np.mean(list(val_dice.values())))
             history["val_loss"].append(val_loss)
             history["val_dice"].append(metric)
             history["val_epoch"].append(epoch)
-            if epoch >= 0:
+            if stats is not None:
                 stats.val_loss, stats.val_dice, stats.val_iou, stats.val_mean_dice = (
                     val_loss,
                     val_dice,
@@ -347,7 +348,7 @@ class Trainer:
                 metric = None
                 if self.val_cases and ((epoch + 1) % self.val_interval == 0 or last):
                     tv = time.perf_counter()
-                    metric = record_validation(epoch)
+                    metric = record_validation(epoch, stats)
                     val_seconds = time.perf_counter() - tv
                     score = metric if previous is None else (metric + previous) / 2
                     previous = metric

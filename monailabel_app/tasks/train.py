@@ -23,6 +23,7 @@ from lib.training.recipe import run_training
 
 logger = logging.getLogger(__name__)
 
+
 def write_json_atomic(path: str, data: Any) -> None:
     """Write JSON beside ``path`` and rename into place."""
     with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as fh:
