@@ -44,7 +44,8 @@ from bench.radiology import start_server, write_padded_image, write_spleen_label
 from lib.data.datastore_folder import datastore_items  # noqa: E402
 from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.presets import get_preset  # noqa: E402
-from lib.training.engine import EpochStats, TrainConfig, TrainResult  # noqa: E402
+from lib.training.config import TrainConfig  # noqa: E402
+from lib.training.engine import EpochStats, TrainResult  # noqa: E402
 from lib.training.recipe import run_training  # noqa: E402
 
 RATIO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # spleen val Dice levels compared besides --target
@@ -70,7 +71,15 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
     def should_stop() -> bool:
         return time.perf_counter() - start > args.budget_min * 60
 
-    config = TrainConfig(max_epochs=args.epochs, lr=args.lr, val_interval=5, early_stop_patience=args.epochs)
+    config = TrainConfig(
+        max_epochs=args.epochs,
+        max_minutes=0,  # the budget is --budget-min, through should_stop
+        lr=args.lr,
+        val_interval=5,
+        early_stop_patience=0,
+        train_batch_size=args.batch_size,
+        num_samples=args.num_samples,
+    )
     # the split is seeded, so it is the shipped model's split (same val/test cases)
     _, _, split, _ = run_training(
         preset,
@@ -79,8 +88,6 @@ def train_ours(args: argparse.Namespace, work: Path) -> tuple[dict, dict[str, li
         str(work / "train"),
         ModelStore(work / "store"),
         str(work / "split.json"),
-        batch_size=args.batch_size,
-        num_samples=args.num_samples,
         on_epoch=on_epoch,
         should_stop=should_stop,
     )

@@ -1,8 +1,11 @@
 """Train a preset on a folder datastore and (optionally) export the shipped default checkpoint.
 
     python -m lib.train --preset ct_organs --data sample-data/ct --model-dir runs/ct_organs \
-        --epochs 60 --export monailabel_app/pretrained/ct_organs.pt
+        --max-epochs 160 --max-minutes 0 --export monailabel_app/pretrained/ct_organs.pt
 
+The training options and their defaults are the server's (``lib.training.config``), spelled with
+dashes (``--max-epochs``, ``--train-batch-size``, ...); ``--epochs`` and ``--batch-size`` are kept as
+older spellings.
 Images are ``<data>/*.nii.gz`` with labels in ``<data>/labels/final/`` (a MONAI Label datastore).
 After training, every val/test case (never trained on) is segmented at full resolution on its own
 grid and scored with ``lib.metrics``; the JSON summary is printed. ``--evaluate CHECKPOINT`` skips
@@ -16,7 +19,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
+from dataclasses import Field, fields, replace
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ from lib.io.model_store import ModelStore, save_atomic
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
 from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
-from lib.training.engine import TrainConfig
+from lib.training.config import TrainConfig, option_type, parse_bool
 from lib.training.recipe import run_training
 
 
@@ -48,6 +51,34 @@ def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str
     return json_safe(metrics.to_dict())
 
 
+_OLD_SPELLINGS = {"max_epochs": "--epochs", "train_batch_size": "--batch-size"}
+
+
+def _cli_options() -> list[Field]:
+    """The train options the CLI takes: all but the server's (it starts from ``--init`` if given)."""
+    return [f for f in fields(TrainConfig) if not f.metadata["server_only"]]
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--name-with-dashes`` argument per train option, its default and help from TrainConfig."""
+    group = parser.add_argument_group("training options (as the server's /train takes them)")
+    for f in _cli_options():
+        kind = option_type(f.name)
+        names = [
+            f"--{f.name.replace('_', '-')}",
+            *([_OLD_SPELLINGS[f.name]] if f.name in _OLD_SPELLINGS else []),
+        ]
+        group.add_argument(
+            *names,
+            dest=f.name,
+            type={"bool": parse_bool, "int": int, "float": float, "str": str}[kind],
+            default=f.default,
+            choices=f.metadata["choices"] or None,
+            metavar=None if f.metadata["choices"] else kind.upper(),
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,13 +86,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="ct_organs", choices=sorted(PRESETS))
     parser.add_argument("--data", required=True, help="folder datastore with labels/final")
     parser.add_argument("--model-dir", required=True, help="model store folder (versions, split, logs)")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--optimizer", default="adamw")
-    parser.add_argument("--scheduler", default="cosine")
-    parser.add_argument("--batch-size", type=int, default=1, help="images per step (the app's default)")
-    parser.add_argument("--num-samples", type=int, default=2)
-    parser.add_argument("--val-interval", type=int, default=5)
     parser.add_argument("--spacing", type=float, nargs="+", help="override the preset's working spacing (mm)")
     parser.add_argument("--patch", type=int, nargs="+", help="override the preset's patch size (voxels)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
@@ -72,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CHECKPOINT",
         help="no training: score CHECKPOINT on the val/test cases of --model-dir's persisted split",
     )
+    add_train_options(parser)
     args = parser.parse_args(argv)
+    try:
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in _cli_options()})
+    except ValueError as e:
+        parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
 
@@ -96,14 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         held_out = evaluate_held_out(preset, args.evaluate, split["val"] + split["test"])
         print(json.dumps({"checkpoint": args.evaluate, "held_out": held_out}, indent=1, default=str))
         return 0
-    config = TrainConfig(
-        max_epochs=args.epochs,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        scheduler=args.scheduler,
-        val_interval=args.val_interval,
-        early_stop_patience=max(args.epochs, 1),
-    )
     store = ModelStore(args.model_dir)
     result, version, split, _ = run_training(
         preset,
@@ -112,8 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         os.path.join(args.model_dir, "train"),
         store,
         split_file,
-        batch_size=args.batch_size,
-        num_samples=args.num_samples,
         pretrained=args.init,
     )
     checkpoint = str(store.path(version))

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lib.training.config import parse_bool
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,9 +53,7 @@ class AppConfig:
             kind = f.type if isinstance(f.type, str) else f.type.__name__
             try:
                 if kind == "bool":
-                    if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                        raise ValueError(f"expected true or false, got {raw!r}")
-                    values[name] = raw.lower() in ("true", "1", "yes")
+                    values[name] = parse_bool(raw)
                 elif kind == "int":
                     values[name] = int(float(raw))
                 elif kind == "float":

@@ -26,7 +26,7 @@ def test_strings_become_typed_values_with_defaults_for_the_rest():
     "conf, message",
     [
         ({"keep_versions": "many"}, "--conf keep_versions"),
-        ({"auto_update_scoring": "maybe"}, "--conf auto_update_scoring: expected true or false"),
+        ({"auto_update_scoring": "maybe"}, "--conf auto_update_scoring: expected a boolean"),
         ({"keep_versions": "0"}, "must be >= 1"),
         ({"max_upload_mb": "-1"}, "must be > 0"),
     ],

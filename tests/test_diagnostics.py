@@ -108,3 +108,38 @@ def test_every_code_has_a_remedy_and_window_is_validated():
     }
     with pytest.raises(ValueError, match="window"):
         diagnose({}, window=2)
+
+
+def _issue_run(last_epoch: int) -> dict[str, list[float]]:
+    """The from-scratch run of issue 15: validation every 5 epochs, val Dice 0.94 at epoch 10, then down
+    to 0.78 by epoch 180 while the training loss keeps falling."""
+    epochs = np.arange(last_epoch + 1)
+    val_epochs = [-1, *range(4, last_epoch + 1, 5)]
+    rise = [0.05 + 0.89 * min(max(e, 0) / 10, 1.0) for e in val_epochs]
+    fall = [0.94 - 0.16 * max(e - 10, 0) / 170 for e in val_epochs]
+    noise = _noise(0.01, len(val_epochs), seed=3)
+    return {
+        "train_loss": list(0.1 + 0.9 * np.exp(-epochs / 30) + _noise(0.003, len(epochs), seed=4)),
+        "val_dice": [float(min(r, f) + n) for r, f, n in zip(rise, fall, noise, strict=True)],
+        "val_epoch": val_epochs,
+    }
+
+
+def test_overfitting_from_validation_dice_falling_while_the_train_loss_falls():
+    found = diagnose(_issue_run(180))
+    assert _codes(found) == {"overfitting"}
+    assert "from 0.9" in found[0].message and "at epoch" in found[0].message
+    assert "augmentation" in found[0].remedy and "early stopping" in found[0].remedy
+    # early in the same run the drop is still within the noise: nothing is reported
+    assert diagnose(_issue_run(40)) == []
+    # the same validation curve with a training loss that rose since the best is not over-fitting
+    rising = _issue_run(180)
+    rising["train_loss"] = list(np.linspace(0.2, 0.6, 181))
+    assert "overfitting" not in _codes(diagnose(rising))
+
+
+def test_a_starting_model_that_training_makes_worse_is_reported():
+    history = {"train_loss": list(np.linspace(1.0, 0.5, 20)), "val_dice": [0.9, 0.8, 0.78, 0.79, 0.8]}
+    history["val_epoch"] = [-1, 4, 9, 14, 19]
+    (found,) = diagnose(history)
+    assert found.code == "overfitting" and "the starting weights" in found.message

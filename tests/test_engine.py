@@ -1,7 +1,9 @@
 """Training engine: accumulation equivalence, AMP, monitoring outputs, early stop and cancel."""
 
 import glob
+import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from lib.hardware import bf16_supported
 from lib.networks.unet import build_unet
 from lib.training.amp import amp_dtype, autocast
-from lib.training.engine import TrainConfig, Trainer, accumulate_step
+from lib.training.config import TrainConfig
+from lib.training.engine import Trainer, accumulate_step
 
 
 def _linear_problem(seed=0):
@@ -119,7 +122,14 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
     assert seen == list(range(12)) and len(result.epochs) == 12
     validated = [e for e in result.epochs if e.val_dice is not None]
     assert [e.epoch for e in validated] == [2, 5, 8, 11]
-    assert result.best_dice == max(e.val_mean_dice for e in validated) > 0.5
+    # the starting weights are validated first; an epoch is kept on the mean of its Dice and the previous
+    dices = [e.val_mean_dice for e in validated]
+    scores = [dices[0]] + [(a + b) / 2 for a, b in zip(dices, dices[1:], strict=False)]
+    best = int(np.argmax(scores))
+    assert result.baseline_dice < 0.5 < result.best_dice == dices[best]
+    assert result.best_epoch == validated[best].epoch and result.notes[0].startswith(
+        f"kept epoch {result.best_epoch}"
+    )
     assert result.epochs[-1].train_loss < result.epochs[0].train_loss
     assert set(result.epochs[-1].val_iou) == {"box"}
     # cosine schedule from lr towards eta_min
@@ -130,7 +140,13 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
     assert {"Loss/train", "Loss/val", "Metrics/dice", "Metrics/iou", "Learning_rate"} <= tags
     assert len(events.Scalars("Loss/train")) == 12 and len(events.Scalars("Metrics/dice")) == 4
     pngs = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "*.png")))
-    assert pngs == ["val_epoch0002.png", "val_epoch0005.png", "val_epoch0008.png", "val_epoch0011.png"]
+    assert pngs == [
+        "val_epoch0002.png",
+        "val_epoch0005.png",
+        "val_epoch0008.png",
+        "val_epoch0011.png",
+        "val_start.png",
+    ]
 
 
 def test_trainer_early_stops_and_cancels(tmp_path):
@@ -139,9 +155,11 @@ def test_trainer_early_stops_and_cancels(tmp_path):
         {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
     ]
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
-    cfg = TrainConfig(max_epochs=30, lr=1e-9, early_stop_patience=2, early_stop_delta=0.5)
+    cfg = TrainConfig(max_epochs=30, lr=1e-7, val_interval=1, early_stop_patience=2, early_stop_delta=0.5)
     result = Trainer(net, cfg, loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path)).fit()
-    assert result.stopped_early and len(result.epochs) == 3 and result.best_epoch == 0
+    # two validations no better than the starting weights: stop, and keep the starting weights
+    assert result.stopped_early and len(result.epochs) == 2 and result.best_epoch == -1
+    assert "starting weights are kept" in result.notes[0]
     calls = iter([False, False, True])
     result = Trainer(
         net,
@@ -193,3 +211,75 @@ def test_validation_scores_what_inference_serves_on_the_annotated_grid(tmp_path)
     trainer.val_cases = [{**case, "reference": np.flip(reference, 0).copy()}]
     _, val_dice, val_iou = trainer.validate(0)
     assert val_dice["box"] == pytest.approx(2 / 3) and val_iou["box"] == pytest.approx(0.5)
+
+
+def _box_loader(cases):
+    return [
+        {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
+    ]
+
+
+def test_time_budget_stops_cleanly_validates_and_ends_the_cosine(tmp_path):
+    torch.manual_seed(0)
+    cases = _toy_cases(2, 0)
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+
+    class Slow(list):
+        """One batch that takes about 0.3 s to draw (a slow CPU epoch)."""
+
+        def __iter__(self):
+            time.sleep(0.3)
+            return super().__iter__()
+
+    config = TrainConfig(max_epochs=1000, max_minutes=0.05, val_interval=100, lr=3e-3)  # a 3-s budget
+    started = time.perf_counter()
+    result = Trainer(
+        net, config, Slow(_box_loader(cases)), cases, {"box": 1}, (32, 32, 16), str(tmp_path)
+    ).fit()
+    assert time.perf_counter() - started < 3.0 + 1.0  # stopped before overrunning (plus one epoch's slack)
+    assert result.stop_reason == "time_budget" and 3 <= len(result.epochs) < 1000
+    assert result.epochs[-1].val_mean_dice is not None  # the last epoch is validated before stopping
+    assert result.epochs[-1].lr < 0.5 * 3e-3  # the cosine ran over the budget, not over 1000 epochs
+    assert "time budget" in result.notes[0] and result.best_state is not None
+
+
+def test_without_validation_cases_the_last_epoch_is_kept_with_a_note(tmp_path):
+    cases = _toy_cases(1, 0)
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+    result = Trainer(
+        net, TrainConfig(max_epochs=3), _box_loader(cases), [], {"box": 1}, (32, 32, 16), str(tmp_path)
+    ).fit()
+    assert result.best_epoch == 2 and math.isnan(result.best_dice) and len(result.epochs) == 3
+    assert "no validation case" in result.notes[0]
+    for name, value in net.state_dict().items():
+        torch.testing.assert_close(result.best_state[name], value)
+
+
+class _Greedy(torch.nn.Module):
+    """A network whose forward pass asks the allocator for far more memory than any machine has."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(1, 2, 1)
+
+    def forward(self, x):
+        if self.training:
+            torch.empty(2**62, dtype=torch.uint8)
+        return self.conv(x)
+
+
+def test_out_of_memory_is_caught_and_diagnosed(tmp_path):
+    cases = _toy_cases(1, 0)
+    result = Trainer(
+        _Greedy(),
+        TrainConfig(max_epochs=3),
+        _box_loader(cases),
+        cases,
+        {"box": 1},
+        (32, 32, 16),
+        str(tmp_path),
+    ).fit()
+    assert result.stop_reason == "out_of_memory" and result.epochs == []
+    assert [d["code"] for d in result.diagnostics] == ["out_of_memory"]
+    assert "smaller patch" in result.diagnostics[0]["remedy"]
+    assert result.best_state is None and "nothing is published" in result.notes[0]

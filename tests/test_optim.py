@@ -44,17 +44,17 @@ def _cosine(t: float, period: float) -> float:
 @pytest.mark.parametrize(
     ("name", "cls", "expected"),
     [
-        ("adamw", torch.optim.AdamW, {"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}),
-        ("adam", torch.optim.Adam, {"lr": 1e-4, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-5}),
-        ("sgd", torch.optim.SGD, {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}),
+        ("adamw", torch.optim.AdamW, {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}),
+        ("adam", torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-5}),
+        ("sgd", torch.optim.SGD, {"momentum": 0.9, "weight_decay": 1e-4, "nesterov": True}),
     ],
 )
 def test_optimizer_defaults(name, cls, expected):
-    optimizer = build_optimizer(name, [torch.nn.Parameter(torch.zeros(1))])
+    optimizer = build_optimizer(name, [torch.nn.Parameter(torch.zeros(1))], lr=0.02)
     assert isinstance(optimizer, cls)
     assert OPTIMIZER_DEFAULTS[name] == expected
     group = optimizer.param_groups[0]
-    assert {k: group[k] for k in expected} == expected
+    assert {k: group[k] for k in expected} == expected and group["lr"] == 0.02
 
 
 def test_optimizer_overrides_and_unknown_name():
@@ -69,7 +69,7 @@ def test_optimizer_overrides_and_unknown_name():
         0.9,
     )
     with pytest.raises(ValueError, match="adam, adamw, sgd"):
-        build_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))])
+        build_optimizer("rmsprop", [torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="cosine, cosine_restarts, plateau"):
         build_scheduler("step", _optimizer(), 10)
 
@@ -77,6 +77,27 @@ def test_optimizer_overrides_and_unknown_name():
 def test_cosine_closed_form():
     lrs = _curve("cosine", 50)
     assert lrs == pytest.approx([_cosine(t, 50) for t in range(50)], rel=1e-9, abs=1e-12)
+
+
+def test_cosine_over_progress_ends_where_the_run_ends():
+    # a time budget: after each epoch the run reports its progress (here 30 % per epoch), so the cosine
+    # reaches eta_min when the budget is spent, long before the 100 planned epochs
+    optimizer = _optimizer()
+    scheduler = build_scheduler("cosine", optimizer, 100)
+    lrs = [_lr(optimizer)]
+    for progress in (0.3, 0.6, 0.9, 1.0):
+        scheduler_step(scheduler, progress=progress)
+        lrs.append(_lr(optimizer))
+    assert lrs == pytest.approx([_cosine(t, 1.0) for t in (0, 0.3, 0.6, 0.9, 1.0)], rel=1e-9, abs=1e-12)
+    assert lrs[-1] == pytest.approx(ETA_MIN)
+    # with warm-up the cosine runs over the progress left after it
+    optimizer = _optimizer()
+    scheduler = build_scheduler("cosine", optimizer, 100, warmup_epochs=2, warmup_start_factor=0.5)
+    lrs = [_lr(optimizer)]
+    for progress in (0.1, 0.2, 0.6, 1.0):
+        scheduler_step(scheduler, progress=progress)
+        lrs.append(_lr(optimizer))
+    assert lrs == pytest.approx([5e-4, 7.5e-4, BASE_LR, _cosine(0.5, 1.0), ETA_MIN], rel=1e-9, abs=1e-12)
 
 
 def test_cosine_restarts_periods_10_20_40():

@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from lib.metrics.dice import dice
-from lib.predict import SHIPPED_CHECKPOINTS, main
+from lib.planning.presets import shipped_checkpoint
+from lib.predict import main
 from tests.server import REPO_ROOT, SAMPLE_CT
 
 XRAY = REPO_ROOT / "sample-data" / "xray"
@@ -51,7 +52,7 @@ def test_a_checkpoint_file_as_model_on_2d_images(tmp_path, capsys):
     scans.mkdir()
     for name in ("cxr_001.png", "new_001.png"):
         shutil.copy(XRAY / name, scans)
-    checkpoint = str(SHIPPED_CHECKPOINTS / "xray_lungs.pt")
+    checkpoint = str(shipped_checkpoint("xray_lungs"))
     assert (
         main(["--model", checkpoint, "--input", str(scans), "--output", str(out), "--backend", "fp32"]) == 0
     )

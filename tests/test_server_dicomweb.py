@@ -18,8 +18,7 @@ import requests
 from monai.transforms import LoadImage
 
 from lib.io import read_dicom_seg
-from lib.planning.presets import get_preset
-from monailabel_app.main import PRETRAINED_DIR
+from lib.planning.presets import get_preset, shipped_checkpoint
 from tests.orthanc import Orthanc, write_ct_series
 from tests.server import REPO_ROOT, mean_dice, publish_random_ct_model
 
@@ -39,7 +38,7 @@ OBLIQUE = tuple(
 def model_dir(root: Path) -> Path:
     """The test's model folder: empty when the shipped default model exists, else a random-init one."""
     folder = root / "model"
-    if not (Path(PRETRAINED_DIR) / "ct_organs.pt").exists():
+    if not shipped_checkpoint("ct_organs").exists():
         publish_random_ct_model(folder)
     return folder
 

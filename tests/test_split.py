@@ -28,7 +28,7 @@ def _assert_no_overlap(split: PatientSplit, result: dict[str, list]) -> None:
     [
         (0, (0, 0, 0)),
         (1, (1, 0, 0)),
-        (2, (2, 0, 0)),
+        (2, (1, 1, 0)),
         (3, (2, 1, 0)),
         (4, (3, 1, 0)),
         (5, (3, 1, 1)),
@@ -91,7 +91,7 @@ def test_growing_one_patient_at_a_time_fills_val_and_test(tmp_path):
         split.assign(_cases(range(n), per_patient=1))
         stored = split.load()
         counts = [list(stored.values()).count(s) for s in ("train", "val", "test")]
-        if n >= 3:
+        if n >= 2:
             assert counts[1] >= 1
         assert counts[0] >= 1
     assert counts == [14, 4, 2]

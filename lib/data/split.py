@@ -10,8 +10,10 @@ On every ``assign`` call only patients absent from that file are placed: they fi
 subsets lack of their target sizes for the new total, val first, then test, the rest train, in an
 order given by a seeded hash of the patient id (deterministic, independent of input order).
 Target sizes for ``n`` patients: ``val_fraction * n`` and ``test_fraction * n`` rounded half up,
-but at least 1 val when ``n >= 3`` (and ``val_fraction > 0``), and train keeps at least one
-patient; so with few patients test may be 0 (n < 5 at the default 0.1) and val is 0 for n < 3.
+but at least 1 val when ``n >= 2`` (and ``val_fraction > 0``), and train keeps at least one
+patient; so with few patients test may be 0 (n < 5 at the default 0.1), two patients split 1 train /
+1 val (model selection needs a case the model never saw), and a single patient trains without
+validation.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def _strip_suffix(name: str) -> str:
 def split_sizes(n: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
     """Target subset sizes for ``n`` patients (see the module docstring)."""
     val = math.floor(val_fraction * n + 0.5)
-    if n >= 3 and val_fraction > 0:
+    if n >= 2 and val_fraction > 0:
         val = max(val, 1)
     val = min(val, max(n - 1, 0))
     test = min(math.floor(test_fraction * n + 0.5), max(n - 1 - val, 0))

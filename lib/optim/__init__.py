@@ -1,12 +1,19 @@
 """Optimizers and learning-rate schedulers keyed by name."""
 
-from lib.optim.optimizers import DEFAULT_OPTIMIZER, OPTIMIZER_DEFAULTS, build_optimizer
-from lib.optim.schedulers import SCHEDULER_DEFAULTS, Scheduler, WarmupPlateau, build_scheduler, scheduler_step
+from lib.optim.optimizers import OPTIMIZER_DEFAULTS, build_optimizer
+from lib.optim.schedulers import (
+    SCHEDULER_DEFAULTS,
+    ProgressCosine,
+    Scheduler,
+    WarmupPlateau,
+    build_scheduler,
+    scheduler_step,
+)
 
 __all__ = [
-    "DEFAULT_OPTIMIZER",
     "OPTIMIZER_DEFAULTS",
     "SCHEDULER_DEFAULTS",
+    "ProgressCosine",
     "Scheduler",
     "WarmupPlateau",
     "build_optimizer",

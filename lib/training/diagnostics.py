@@ -1,23 +1,28 @@
 """Rule-based training diagnostics: spot common failure patterns in a run's history and suggest remedies.
 
-``history`` maps ``train_loss``, ``val_loss`` and ``val_dice`` to per-epoch values; any may be
-missing or short (a rule needs ``window`` finite values of the series it reads). Rules, with the
-thresholds below, each tried on the last ``window`` epochs unless stated:
+``history`` maps ``train_loss`` to per-epoch values, ``val_loss`` and ``val_dice`` to per-validation
+values and ``val_epoch`` to the epoch of each validation (-1: the starting weights; without it the
+validations are taken to be the epochs); any may be missing or short (a rule needs ``window`` finite
+values of the series it reads unless stated). Rules, with the thresholds below, each tried on the last
+``window`` epochs unless stated:
 
 * ``loss_not_decreasing``: over the whole run (>= ``window`` epochs) the train loss never fell
   more than ``MIN_PROGRESS`` (relative) below its first value.
 * ``loss_oscillating``: the train-loss differences change sign in at least
   ``OSCILLATION_SIGN_CHANGES`` of the possible places and their mean size is at least
   ``OSCILLATION_AMPLITUDE`` of the mean loss.
-* ``overfitting``: along least-squares lines over the window, the train loss falls while the val
-  loss rises by more than ``OVERFIT_RISE`` of its window mean.
+* ``overfitting``: the mean val Dice of the last ``RECENT_VALIDATIONS`` validations is more than
+  ``OVERFIT_DICE_DROP`` below the best one before them while the train loss fell since that best
+  (its least-squares trend; needs only ``RECENT_VALIDATIONS`` + 1 validations, so it fires with
+  validation every few epochs); or, along least-squares lines over the window, the train loss falls
+  while the val loss rises by more than ``OVERFIT_RISE`` of its window mean.
 * ``underfitting``: the train loss did make progress (else ``loss_not_decreasing`` applies) but
   either val Dice is low (mean < ``LOW_DICE``) and its trend gains less than ``FLAT`` over the
   window, or, without val Dice, the losses are flat (relative trend change < ``FLAT``) while the
   train loss is still above ``HIGH_LOSS`` of its first value.
 * ``exploding_gradients``: a non-finite train loss or gradient norm (error), or a gradient norm
   among the last ``window`` above ``GRAD_SPIKE`` times the median of all norms (warning).
-* ``out_of_memory``: the caller says the run hit an out-of-memory error.
+* ``out_of_memory``: the caller (the engine, which catches the error) says the run ran out of memory.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ MIN_PROGRESS = 0.05
 OSCILLATION_SIGN_CHANGES = 0.7
 OSCILLATION_AMPLITUDE = 0.1
 OVERFIT_RISE = 0.15
+OVERFIT_DICE_DROP = 0.05
+RECENT_VALIDATIONS = 3
 LOW_DICE = 0.5
 FLAT = 0.02
 HIGH_LOSS = 0.5
@@ -49,7 +56,7 @@ REMEDIES: dict[str, str] = {
     ),
     "overfitting": (
         "Add data augmentation and regularisation (weight decay, dropout), rely on early stopping on "
-        "validation Dice, or add training cases."
+        "validation Dice (the best validated version is the one published), or add training cases."
     ),
     "underfitting": (
         "Use a larger model (more channels or levels) or train longer; check that the learning rate is "
@@ -130,10 +137,30 @@ def _oscillating(history: History, window: int) -> Diagnostic | None:
     )
 
 
-def _overfitting(history: History, window: int) -> Diagnostic | None:
-    train, val = _series(history, "train_loss", window), _series(history, "val_loss", window)
-    if train is None or val is None:
+def _dice_overfitting(history: History) -> Diagnostic | None:
+    dice = np.asarray(history.get("val_dice", ()), dtype=float)
+    train = np.asarray(history.get("train_loss", ()), dtype=float)
+    if len(dice) <= RECENT_VALIDATIONS or not np.all(np.isfinite(dice)) or not np.all(np.isfinite(train)):
         return None
+    epochs = list(history.get("val_epoch", ())) or list(range(len(dice)))
+    best = int(np.argmax(dice[:-RECENT_VALIDATIONS]))
+    recent = float(dice[-RECENT_VALIDATIONS:].mean())
+    since = train[max(int(epochs[best]), 0) :]
+    if dice[best] - recent <= OVERFIT_DICE_DROP or len(since) < 3 or _trend(since) >= 0:
+        return None
+    at = "the starting weights" if epochs[best] < 0 else f"epoch {epochs[best]}"
+    return _finding(
+        "overfitting",
+        f"val Dice fell to {recent:.2f} (mean of the last {RECENT_VALIDATIONS} validations) from "
+        f"{dice[best]:.2f} at {at} while the train loss kept falling ({since[0]:.3g} -> {since[-1]:.3g})",
+    )
+
+
+def _overfitting(history: History, window: int) -> Diagnostic | None:
+    found = _dice_overfitting(history)
+    train, val = _series(history, "train_loss", window), _series(history, "val_loss", window)
+    if found is not None or train is None or val is None:
+        return found
     recent = val[-window:]
     rise = _trend(recent) / max(abs(recent.mean()), 1e-12)
     if _trend(train[-window:]) >= 0 or rise <= OVERFIT_RISE:

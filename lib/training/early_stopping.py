@@ -13,14 +13,14 @@ class EarlyStopping:
     (mode "min"); the first finite value is always an improvement and NaN never is. An improvement
     resets ``counter`` to 0 and records ``best`` and ``best_epoch`` (0-based index of the ``step``
     call); otherwise ``counter`` grows by one. ``step`` returns True, and ``stopped`` becomes
-    (and stays) True, once ``counter >= patience``.
+    (and stays) True, once ``counter >= patience``; with ``patience`` None it only tracks the best.
     """
 
     def __init__(
-        self, patience: int = 20, min_delta: float = 0.0, mode: Literal["max", "min"] = "max"
+        self, patience: int | None = 20, min_delta: float = 0.0, mode: Literal["max", "min"] = "max"
     ) -> None:
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {patience}")
         if min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}")
         if mode not in ("max", "min"):
@@ -51,7 +51,7 @@ class EarlyStopping:
             self.best, self.best_epoch, self.counter = value, self.epoch, 0
         else:
             self.counter += 1
-        self.stopped = self.stopped or self.counter >= self.patience
+        self.stopped = self.stopped or (self.patience is not None and self.counter >= self.patience)
         return self.stopped
 
     def state_dict(self) -> dict[str, Any]:

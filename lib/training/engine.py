@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from monai.losses import DiceCELoss
 from torch.utils.tensorboard import SummaryWriter
 
@@ -23,42 +25,14 @@ from lib.metrics.iou import iou
 from lib.optim.optimizers import build_optimizer
 from lib.optim.schedulers import build_scheduler, needs_metric, scheduler_step
 from lib.training.amp import amp_dtype, autocast, grad_scaler
+from lib.training.config import TrainConfig
 from lib.training.diagnostics import diagnose
 from lib.training.early_stopping import EarlyStopping
 from lib.training.pictures import save_prediction_png
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class TrainConfig:
-    """Training options with the documented defaults (see README)."""
-
-    max_epochs: int = 50
-    optimizer: str = "adamw"
-    lr: float | None = None  # None: the optimizer's documented default
-    weight_decay: float | None = None
-    scheduler: str = "cosine"
-    warmup_epochs: int = 0
-    early_stop_patience: int = 20
-    early_stop_delta: float = 0.0
-    amp: bool = True
-    accumulation_steps: int = 1
-    grad_clip: float | None = 12.0
-    val_interval: int = 1
-    sw_batch_size: int = 2
-
-    def __post_init__(self) -> None:
-        if self.max_epochs < 1:
-            raise ValueError("max_epochs must be >= 1")
-        if self.accumulation_steps < 1:
-            raise ValueError("accumulation_steps must be >= 1")
-        if self.early_stop_patience < 1:
-            raise ValueError("early_stop_patience must be >= 1")
-        if self.lr is not None and not 0 < self.lr < 1:
-            raise ValueError("lr must be in (0, 1)")
-        if self.val_interval < 1:
-            raise ValueError("val_interval must be >= 1")
+VAL_SW_BATCH = 2  # sliding-window patches per forward pass in validation
 
 
 @dataclass
@@ -70,6 +44,7 @@ class EpochStats:
     lr: float
     grad_norm: float
     seconds: float
+    patches: int = 0
     val_loss: float | None = None
     val_dice: dict[str, float] | None = None
     val_iou: dict[str, float] | None = None
@@ -78,15 +53,34 @@ class EpochStats:
 
 @dataclass
 class TrainResult:
-    """The history, the best epoch and the best weights of a finished (or stopped) training."""
+    """The history, the best epoch and the best weights of a finished (or stopped) training.
+
+    ``best_epoch`` is -1 when no trained epoch beat the starting weights on validation (then
+    ``best_state`` is the starting weights); ``baseline_dice`` is the starting weights' mean val Dice.
+    ``stop_reason``: "max_epochs", "early_stop", "time_budget", "cancelled" or "out_of_memory".
+    ``notes`` say in words what was published and why, for ``train_stats``.
+    """
 
     epochs: list[EpochStats] = field(default_factory=list)
     best_epoch: int = -1
     best_dice: float = float("nan")
+    baseline_dice: float = float("nan")
     best_state: dict[str, torch.Tensor] | None = None
-    stopped_early: bool = False
-    cancelled: bool = False
+    stop_reason: str = "max_epochs"
+    planned_epochs: int = 0
+    val_interval: int = 0
     diagnostics: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the caller asked the run to stop."""
+        return self.stop_reason == "cancelled"
+
+    @property
+    def stopped_early(self) -> bool:
+        """True when early stopping ended the run."""
+        return self.stop_reason == "early_stop"
 
     def summary(self) -> dict[str, Any]:
         """JSON-serialisable view (without weights)."""
@@ -94,9 +88,14 @@ class TrainResult:
             "epochs": [asdict(e) for e in self.epochs],
             "best_epoch": self.best_epoch,
             "best_dice": self.best_dice,
+            "baseline_dice": self.baseline_dice,
+            "stop_reason": self.stop_reason,
             "stopped_early": self.stopped_early,
             "cancelled": self.cancelled,
+            "planned_epochs": self.planned_epochs,
+            "val_interval": self.val_interval,
             "diagnostics": self.diagnostics,
+            "notes": self.notes,
         }
 
 
@@ -148,17 +147,43 @@ class _NullWriter:
         pass
 
 
+def _is_out_of_memory(error: BaseException) -> bool:
+    """True for torch's GPU out-of-memory error and a CPU allocator's failure."""
+    text = str(error)
+    return isinstance(error, torch.OutOfMemoryError) or (
+        "can't allocate memory" in text or "not enough memory" in text
+    )
+
+
+def _from_main_rank(value: float, device: torch.device) -> float:
+    """``value`` as rank 0 has it (under DDP every rank must take the same time-based decisions)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    tensor = torch.tensor(
+        [value], dtype=torch.float64, device=device if dist.get_backend() == "nccl" else "cpu"
+    )
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 class Trainer:
     """Train ``network`` on patch batches and validate on whole volumes as inference serves them.
 
-    ``train_loader`` yields dicts with "image"/"label" tensors (B, 1, *patch); ``val_cases`` are dicts
-    as :func:`lib.data.loaders.validation_cases` builds them: "image" (1, *spatial) float MetaTensor
-    and "label" (1, *spatial) integer tensor on the working grid, "reference" (the label on its own
-    grid, integer array) and "reference_affine" (4x4).
+    ``train_loader`` yields dicts with "image"/"label" tensors (B, 1, *patch) and has a length;
+    ``val_cases`` are dicts as :func:`lib.data.loaders.validation_cases` builds them: "image"
+    (1, *spatial) float MetaTensor and "label" (1, *spatial) integer tensor on the working grid,
+    "reference" (the label on its own grid, integer array) and "reference_affine" (4x4).
     ``labels`` maps names to values 1..N. ``out_dir`` receives TensorBoard events and PNG panels.
     ``on_epoch`` is called with (EpochStats, TrainResult) after every epoch; ``should_stop`` is polled
     between epochs for a cancellation request. Under DDP every rank validates (weights are identical,
-    so scheduler and early-stopping decisions agree) and only the main rank writes monitoring output.
+    so scheduler and early-stopping decisions agree), time-based decisions are rank 0's, and only the
+    main rank writes monitoring output.
+
+    Model selection (:meth:`fit`): the starting weights are validated first and are the best until a
+    trained epoch beats them, so a run never publishes a model worse on validation than the one it
+    started from. A validation's selection score is the mean of its Dice and the previous trained
+    validation's (one noisy case cannot crown a lucky epoch); a score counts as better when it exceeds
+    the best by more than ``early_stop_delta``. Without validation cases the last epoch is kept.
     """
 
     def __init__(
@@ -188,28 +213,26 @@ class Trainer:
         self.on_epoch = on_epoch
         self.should_stop = should_stop or (lambda: False)
         self.loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-        self.optimizer = build_optimizer(
-            config.optimizer, network.parameters(), config.lr, config.weight_decay
-        )
+        steps_per_epoch = math.ceil(len(train_loader) / config.accumulation_steps)
+        self.epochs = max(config.epochs_for(steps_per_epoch), config.warmup_epochs + 1)
+        self.val_interval = config.val_interval_for(steps_per_epoch)
+        self.optimizer = build_optimizer(config.optimizer, network.parameters(), config.lr)
         self.scheduler = build_scheduler(
-            config.scheduler, self.optimizer, config.max_epochs, warmup_epochs=config.warmup_epochs
+            config.scheduler, self.optimizer, self.epochs, warmup_epochs=config.warmup_epochs
         )
         self.dtype = amp_dtype(self.device, config.amp)
         self.scaler = grad_scaler(self.device, self.dtype)
-        self.early_stopping = EarlyStopping(config.early_stop_patience, config.early_stop_delta, mode="max")
 
     def validate(self, epoch: int) -> tuple[float, dict[str, float], dict[str, float]]:
         """Mean val loss (working grid) and per-label mean Dice / IoU of what inference would serve
         (largest component per class, restored onto the reference label's grid) against the reference
-        label; writes one PNG panel."""
+        label; writes one PNG panel (``val_start.png`` for the starting weights, epoch -1)."""
         self.network.eval()
         backend = "bf16" if self.dtype == torch.bfloat16 else "fp32"
         losses, dices, ious = [], {k: [] for k in self.labels}, {k: [] for k in self.labels}
         for i, case in enumerate(self.val_cases):
             image = case["image"]
-            logits = predict_logits(
-                self.model, image.to(self.device), self.roi_size, backend, self.config.sw_batch_size
-            )
+            logits = predict_logits(self.model, image.to(self.device), self.roi_size, backend, VAL_SW_BATCH)
             losses.append(float(self.loss_fn(logits[None], case["label"][None].to(self.device))))
             logits = logits.cpu()
             working = keep_largest_components(logits)  # suppresses the dropped components in logits
@@ -226,7 +249,7 @@ class Trainer:
                 ious[name].append(iou(pred == value, truth == value))
             if i == 0 and self.is_main:
                 save_prediction_png(
-                    os.path.join(self.out_dir, f"val_epoch{epoch:04d}.png"),
+                    os.path.join(self.out_dir, "val_start.png" if epoch < 0 else f"val_epoch{epoch:04d}.png"),
                     np.asarray(image[0].cpu()),
                     np.asarray(case["label"][0].cpu()),
                     working,
@@ -235,23 +258,67 @@ class Trainer:
         mean = {k: float(np.mean(v)) for k, v in dices.items()}
         return float(np.mean(losses)), mean, {k: float(np.mean(v)) for k, v in ious.items()}
 
+    def _batches(self, seen: list[int]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(image, label) batches of one epoch, adding their patch count to ``seen[0]``."""
+        for batch in self.train_loader:
+            seen[0] += len(batch["image"])
+            yield batch["image"], batch["label"]
+
+    def _keep_best(self, result: TrainResult, epoch: int, metric: float) -> None:
+        result.best_epoch, result.best_dice = epoch, metric
+        result.best_state = copy.deepcopy(self.model.state_dict())
+
     def fit(self) -> TrainResult:
-        """Run up to ``max_epochs``; returns the history and the best weights (by mean val Dice)."""
-        cfg, result = self.config, TrainResult()
+        """Train up to the planned epochs or the time budget; returns the history and the selected
+        weights (see the class docstring) with notes on what was kept."""
+        cfg = self.config
+        result = TrainResult(planned_epochs=self.epochs, val_interval=self.val_interval)
+        budget = cfg.max_minutes * 60
+        start = time.perf_counter()
         os.makedirs(self.out_dir, exist_ok=True)
         writer = SummaryWriter(log_dir=self.out_dir) if self.is_main else _NullWriter()
-        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_dice": []}
+        history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_dice": [], "val_epoch": []}
+        selector = EarlyStopping(cfg.early_stop_patience or None, cfg.early_stop_delta, mode="max")
         all_norms: list[float] = []
+        train_seconds: list[float] = []
+        val_seconds, previous = 0.0, None
+
+        def record_validation(epoch: int, stats: EpochStats | None = None) -> float:
+            """Validate, add to the history and to ``stats`` (None: the starting weights)."""
+            val_loss, val_dice, val_iou = self.validate(epoch)
+            metric = float(np.mean(list(val_dice.values())))
+            history["val_loss"].append(val_loss)
+            history["val_dice"].append(metric)
+            history["val_epoch"].append(epoch)
+            if stats is not None:
+                stats.val_loss, stats.val_dice, stats.val_iou, stats.val_mean_dice = (
+                    val_loss,
+                    val_dice,
+                    val_iou,
+                    metric,
+                )
+                writer.add_scalar("Loss/val", val_loss, epoch)
+                writer.add_scalar("Metrics/dice", metric, epoch)
+                writer.add_scalar("Metrics/iou", float(np.mean(list(val_iou.values()))), epoch)
+            return metric
+
         try:
-            for epoch in range(cfg.max_epochs):
+            if self.val_cases:
+                t0 = time.perf_counter()
+                result.baseline_dice = record_validation(-1)
+                val_seconds = time.perf_counter() - t0
+                selector.step(result.baseline_dice)
+                self._keep_best(result, -1, result.baseline_dice)
+                logger.info("starting weights: val dice %.4f (%.1fs)", result.baseline_dice, val_seconds)
+            for epoch in range(self.epochs):
                 if self.should_stop():
-                    result.cancelled = True
+                    result.stop_reason = "cancelled"
                     break
                 t0 = time.perf_counter()
                 self.network.train()
-                batches = ((b["image"], b["label"]) for b in self.train_loader)
+                seen = [0]
                 loss, norms = accumulate_step(
-                    batches,
+                    self._batches(seen),
                     self.network,
                     self.loss_fn,
                     self.optimizer,
@@ -259,9 +326,14 @@ class Trainer:
                     self.device,
                     self.dtype,
                     self.scaler,
-                    cfg.grad_clip,
+                    cfg.grad_clip or None,
                 )
+                train_seconds.append(time.perf_counter() - t0)
                 all_norms.extend(norms)
+                # stop when one more epoch and its validation would overrun the budget
+                projected = time.perf_counter() - start + float(np.mean(train_seconds[-3:])) + val_seconds
+                out_of_time = bool(_from_main_rank(float(budget > 0 and projected > budget), self.device))
+                last = out_of_time or epoch == self.epochs - 1
                 lr = float(self.optimizer.param_groups[0]["lr"])
                 stats = EpochStats(
                     epoch=epoch,
@@ -269,32 +341,28 @@ class Trainer:
                     lr=lr,
                     grad_norm=float(np.mean(norms)) if norms else float("nan"),
                     seconds=0.0,
+                    patches=seen[0],
                 )
                 writer.add_scalar("Loss/train", loss, epoch)
                 writer.add_scalar("Learning_rate", lr, epoch)
                 history["train_loss"].append(loss)
                 metric = None
-                if self.val_cases and ((epoch + 1) % cfg.val_interval == 0 or epoch == cfg.max_epochs - 1):
-                    val_loss, val_dice, val_iou = self.validate(epoch)
-                    metric = float(np.mean(list(val_dice.values())))
-                    stats.val_loss, stats.val_dice, stats.val_iou, stats.val_mean_dice = (
-                        val_loss,
-                        val_dice,
-                        val_iou,
-                        metric,
-                    )
-                    writer.add_scalar("Loss/val", val_loss, epoch)
-                    writer.add_scalar("Metrics/dice", metric, epoch)
-                    writer.add_scalar("Metrics/iou", float(np.mean(list(val_iou.values()))), epoch)
-                    history["val_loss"].append(val_loss)
-                    history["val_dice"].append(metric)
-                    stop = self.early_stopping.step(metric)
-                    if self.early_stopping.best_epoch == self.early_stopping.epoch:
-                        result.best_epoch, result.best_dice = epoch, metric
-                        result.best_state = copy.deepcopy(self.model.state_dict())
-                    result.stopped_early = stop
+                if self.val_cases and ((epoch + 1) % self.val_interval == 0 or last):
+                    tv = time.perf_counter()
+                    metric = record_validation(epoch, stats)
+                    val_seconds = time.perf_counter() - tv
+                    score = metric if previous is None else (metric + previous) / 2
+                    previous = metric
+                    if selector.step(score):
+                        result.stop_reason = "early_stop"
+                    if selector.best_epoch == selector.epoch:
+                        self._keep_best(result, epoch, metric)
+                elif not self.val_cases and last:
+                    self._keep_best(result, epoch, float("nan"))
+                elapsed_share = (time.perf_counter() - start) / budget if budget > 0 else 0.0
+                progress = _from_main_rank(max((epoch + 1) / self.epochs, elapsed_share), self.device)
                 if metric is not None or not needs_metric(self.scheduler):
-                    scheduler_step(self.scheduler, metric)
+                    scheduler_step(self.scheduler, metric, progress)
                 stats.seconds = time.perf_counter() - t0
                 result.epochs.append(stats)
                 result.diagnostics = [asdict(d) for d in diagnose(history, all_norms)] if epoch >= 2 else []
@@ -308,10 +376,56 @@ class Trainer:
                 )
                 if self.on_epoch:
                     self.on_epoch(stats, result)
-                if result.stopped_early:
+                if result.stop_reason == "early_stop":
                     break
+                if out_of_time:
+                    result.stop_reason = "time_budget"
+                    break
+        except RuntimeError as error:
+            if not _is_out_of_memory(error):
+                raise
+            self.optimizer.zero_grad(set_to_none=True)
+            result.stop_reason = "out_of_memory"
+            result.diagnostics = [asdict(d) for d in diagnose(history, all_norms, oom=True)]
+            logger.error("out of memory after %d epochs: %s", len(result.epochs), error)
+            if result.best_epoch < 0:
+                result.best_state = None  # nothing trained is worth publishing
         finally:
             writer.close()
-        if result.best_state is None:
-            result.best_state = copy.deepcopy(self.model.state_dict())
+        result.notes = _notes(result, cfg, bool(self.val_cases))
         return result
+
+
+def _notes(result: TrainResult, cfg: TrainConfig, validated: bool) -> list[str]:
+    """What the run kept and why, in words for train_stats."""
+    notes = []
+    if result.stop_reason == "time_budget":
+        notes.append(
+            f"stopped at the time budget (max_minutes {cfg.max_minutes:g}) after {len(result.epochs)} "
+            f"of {result.planned_epochs} planned epochs; the learning rate had decayed to its end"
+        )
+    if result.stop_reason == "out_of_memory":
+        notes.append(
+            "out of memory: see the out_of_memory diagnostic"
+            + (
+                "; nothing is published"
+                if result.best_state is None
+                else "; the best epoch before it is kept"
+            )
+        )
+    elif not validated and result.best_state is not None:
+        notes.append(
+            "no validation case (label one more image to get one): the last epoch's weights are "
+            "kept unvalidated"
+        )
+    elif result.best_epoch < 0 and result.best_state is not None:
+        notes.append(
+            f"no trained epoch beat the starting weights on validation (mean Dice "
+            f"{result.baseline_dice:.4f}): the starting weights are kept unchanged"
+        )
+    elif result.best_state is not None:
+        notes.append(
+            f"kept epoch {result.best_epoch}: mean val Dice {result.best_dice:.4f} (starting "
+            f"weights {result.baseline_dice:.4f})"
+        )
+    return notes

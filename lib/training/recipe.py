@@ -16,8 +16,9 @@ from lib.data.split import PatientSplit
 from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
+from lib.training.config import TrainConfig
 from lib.training.distributed import rank_and_world, shard
-from lib.training.engine import EpochStats, TrainConfig, Trainer, TrainResult
+from lib.training.engine import EpochStats, Trainer, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,8 @@ def run_training(
     work_dir: str,
     store: ModelStore,
     split_file: str,
-    val_fraction: float = 0.2,
     test_fraction: float = 0.1,
     pretrained: str | dict | None = None,
-    batch_size: int = 1,
-    num_samples: int = 2,
     seed: int = 0,
     on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -65,7 +63,7 @@ def run_training(
     rank, world_size = rank_and_world()
     set_determinism(seed + rank)
     split = PatientSplit(
-        split_file, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+        split_file, val_fraction=config.val_split, test_fraction=test_fraction, seed=seed
     ).assign(list(items))
     if not split["train"]:
         raise ValueError("no training cases: label more images first")
@@ -82,7 +80,9 @@ def run_training(
     trainer = Trainer(
         network,
         config,
-        training_loader(train_items, preset, batch_size=batch_size, num_samples=num_samples),
+        training_loader(
+            train_items, preset, batch_size=config.train_batch_size, num_samples=config.num_samples
+        ),
         validation_cases(split["val"], preset),
         preset.labels,
         preset.patch_size,
@@ -98,6 +98,7 @@ def run_training(
         "config": asdict(config),
         "best_epoch": result.best_epoch,
         "best_dice": result.best_dice,
+        "notes": result.notes,
         "train_cases": [os.path.basename(i["image"]) for i in split["train"]],
         "val_cases": [os.path.basename(i["image"]) for i in split["val"]],
         "pretrained": report,

@@ -19,7 +19,8 @@ from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.io.model_store import ModelStore
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import ModelPreset, load_model, plan_summary
-from monailabel_app.tasks.options import as_bool, first_if_list
+from lib.training.config import parse_bool
+from monailabel_app.tasks.options import first_if_list
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ class SegmentationInfer(InferTask):
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
         largest = request.get("largest_component", self.config()["largest_component"])  # as in /info
         try:
-            largest = as_bool(first_if_list(largest))
+            largest = parse_bool(first_if_list(largest))
         except ValueError as e:
             raise ValueError(f"largest_component: {e}") from None
         prediction = predictor(request["image"], largest_component=largest)

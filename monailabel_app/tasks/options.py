@@ -1,4 +1,4 @@
-"""Parse request options as clients send them (3D Slicer sends numbers and booleans as strings)."""
+"""Check /infer request arguments as clients send them (train options: ``lib.training.config``)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import HTTPException
-
-
-def as_bool(value: Any) -> bool:
-    """``True``/``"true"``/``"1"``/``"yes"`` -> True; ``False``/``"false"``/``"0"``/``"no"`` -> False."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", "none", ""):
-        return False
-    raise ValueError(f"expected a boolean, got {value!r}")
 
 
 def first_if_list(value: Any) -> Any:

@@ -16,36 +16,16 @@ from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.io.atomic import atomic_path
 from lib.io.model_store import ModelStore
-from lib.optim.optimizers import OPTIMIZER_DEFAULTS
-from lib.optim.schedulers import SCHEDULER_DEFAULTS
 from lib.planning.fingerprint import fingerprint
 from lib.planning.plan_store import PlanStore
 from lib.planning.planner import plan_model
 from lib.planning.presets import ModelPreset, plan_summary
+from lib.training.config import TrainConfig, info_options
 from lib.training.distributed import rank_and_world, run_distributed
-from lib.training.engine import EpochStats, TrainConfig, TrainResult
+from lib.training.engine import EpochStats, TrainResult
 from lib.training.recipe import run_training
-from monailabel_app.tasks.options import as_bool, first_if_list
 
 logger = logging.getLogger(__name__)
-
-# first entry of each list = what a client sends by default (3D Slicer sends the first)
-OPTIONS: dict[str, Any] = {
-    "optimizer": ["adamw", *(k for k in OPTIMIZER_DEFAULTS if k != "adamw")],
-    "scheduler": ["cosine", *(k for k in SCHEDULER_DEFAULTS if k != "cosine")],
-    "lr": 0.0,  # 0 = the chosen optimizer's documented default (adamw/adam 1e-4, sgd 0.01)
-    "max_epochs": 20,
-    "early_stop_patience": 20,
-    "warmup_epochs": 0,
-    "amp": True,
-    "accumulation_steps": 1,
-    "train_batch_size": 1,  # more, smaller steps: sooner to a given Dice on a CPU (bench/train_speed.py)
-    "num_samples": 2,
-    "val_split": 0.2,
-    "pretrained": True,
-    "multi_gpu": False,
-    "num_processes": 2,
-}
 
 
 # A training yields the CPU to inference requests on the same machine (bench/serve_while_training.py:
@@ -71,50 +51,10 @@ def write_json_atomic(path: str, data: Any) -> None:
         json.dump(data, fh, indent=1)
 
 
-def parse_options(request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
-    """Validate request options (strings accepted) into a TrainConfig plus the data options.
-
-    Raises ``ValueError`` with the offending option named.
-    """
-    opts = {k: first_if_list(request.get(k, v)) for k, v in OPTIONS.items()}
-    try:
-        config = TrainConfig(
-            max_epochs=int(opts["max_epochs"]),
-            optimizer=str(opts["optimizer"]).lower(),
-            lr=float(opts["lr"]) or None,
-            scheduler=str(opts["scheduler"]).lower(),
-            warmup_epochs=int(opts["warmup_epochs"]),
-            early_stop_patience=int(opts["early_stop_patience"]),
-            amp=as_bool(opts["amp"]),
-            accumulation_steps=int(opts["accumulation_steps"]),
-        )
-        data = {
-            "batch_size": int(opts["train_batch_size"]),
-            "num_samples": int(opts["num_samples"]),
-            "val_fraction": float(opts["val_split"]),
-            "pretrained": as_bool(opts["pretrained"]),
-            "multi_gpu": as_bool(opts["multi_gpu"]),
-            "num_processes": int(opts["num_processes"]),
-        }
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"invalid train option: {e}") from None
-    if config.optimizer not in OPTIMIZER_DEFAULTS:
-        raise ValueError(
-            f"invalid train option: optimizer {config.optimizer!r}; valid: {list(OPTIMIZER_DEFAULTS)}"
-        )
-    if config.scheduler not in SCHEDULER_DEFAULTS:
-        raise ValueError(
-            f"invalid train option: scheduler {config.scheduler!r}; valid: {list(SCHEDULER_DEFAULTS)}"
-        )
-    if not 1 <= data["batch_size"] <= 64 or not 1 <= data["num_samples"] <= 16:
-        raise ValueError("invalid train option: train_batch_size must be 1..64 and num_samples 1..16")
-    if data["multi_gpu"] and not 2 <= data["num_processes"] <= 16:
-        raise ValueError("invalid train option: num_processes must be 2..16 for multi_gpu training")
-    if not 0.0 <= data["val_fraction"] < 0.9:
-        raise ValueError("invalid train option: val_split must be in [0, 0.9)")
-    if config.max_epochs > 10000:
-        raise ValueError("invalid train option: max_epochs must be <= 10000")
-    return config, data
+def parse_options(request: dict[str, Any]) -> TrainConfig:
+    """The request's train options (strings accepted) as a validated TrainConfig; ``ValueError`` names
+    the offending option."""
+    return TrainConfig.from_request(request)
 
 
 class SegmentationTrain(TrainTask):
@@ -147,7 +87,7 @@ class SegmentationTrain(TrainTask):
         return str(self.store.root / "train_stats.json")
 
     def config(self) -> dict[str, Any]:
-        return dict(OPTIONS)
+        return info_options()
 
     def stats(self) -> dict[str, Any]:
         try:
@@ -203,36 +143,34 @@ class SegmentationTrain(TrainTask):
             return self._train(request, datastore)
         except Exception as e:
             reason = f"{type(e).__name__}: {e}"
-            logger.error("%s: training failed: %s", self.preset.name, reason)
+            logger.error("%s: training failed: %s", self.name, reason)
             progress = self.stats()
             progress = progress if progress != before else {}  # only what this run recorded
-            stats = {**progress, "status": "failed", "model": self.preset.name, "error": reason}
+            stats = {**progress, "status": "failed", "model": self.name, "error": reason}
             write_json_atomic(self.stats_file, {**stats, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
             raise
 
     def _train(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
-        config, data = parse_options(request)
+        config = parse_options(request)
         items = datastore.datalist()
         if not items:
             raise ValueError("no images with final labels in the datastore")
         self.store.root.mkdir(parents=True, exist_ok=True)
-        plan = self.plan(items, as_bool(first_if_list(request.get("replan", False))))
-        init = self.initial_weights(plan) if data["pretrained"] else None
+        plan = self.plan(items, config.replan)
+        init = self.initial_weights(plan) if config.pretrained else None
         self._record("running", config, None, plan=plan_summary(plan))
-        if data["multi_gpu"]:
-            world = torch.cuda.device_count() if torch.cuda.is_available() else data["num_processes"]
+        if config.multi_gpu:
+            world = torch.cuda.device_count() if torch.cuda.is_available() else config.num_processes
             logger.info("distributed training on %d processes", world)
-            run_distributed(_distributed_entry, world, (self, plan, items, config, data, init))
+            run_distributed(_distributed_entry, world, (self, plan, items, config, init))
         else:
-            self.run(plan, items, config, data, init)
+            self.run(plan, items, config, init)
         stats = self.stats()
         return {
             k: stats.get(k) for k in ("model", "published_version", "best_dice", "best_epoch", "total_epochs")
         }
 
-    def run(
-        self, plan: ModelPreset, items: list[dict], config: TrainConfig, data: dict, init: str | None
-    ) -> None:
+    def run(self, plan: ModelPreset, items: list[dict], config: TrainConfig, init: str | None) -> None:
         """One training (or one DDP rank of it); rank 0 records the stats."""
         yield_cpu_to_serving()
         summary = plan_summary(plan)
@@ -247,10 +185,7 @@ class SegmentationTrain(TrainTask):
             work_dir=str(self.store.root / "train"),
             store=self.store,
             split_file=str(self.store.root / "split.json"),
-            val_fraction=data["val_fraction"],
             pretrained=init,
-            batch_size=data["batch_size"],
-            num_samples=data["num_samples"],
             on_epoch=on_epoch,
         )
         if rank_and_world()[0] == 0:
@@ -267,6 +202,6 @@ class SegmentationTrain(TrainTask):
 
 
 def _distributed_entry(
-    task: SegmentationTrain, plan: ModelPreset, items: list, config: TrainConfig, data: dict, init: str | None
+    task: SegmentationTrain, plan: ModelPreset, items: list, config: TrainConfig, init: str | None
 ) -> None:
-    task.run(plan, items, config, data, init)
+    task.run(plan, items, config, init)

@@ -1,0 +1,217 @@
+"""Every training option in one typed place: its default, its valid values and a one-line help.
+
+The server's ``/info`` lists (:func:`info_options`), the request parser (:meth:`TrainConfig.from_request`),
+the CLI's arguments (``python -m lib.train``) and the engine all read this dataclass; the key names are
+the same everywhere. The defaults are chosen for a user's own model trained from a few labelled scans on
+a CPU workstation: a time budget, a schedule sized from the number of training cases, validation every
+few dozen optimizer steps and AdamW at 1e-3 (``docs``: the training recipe).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lib.optim.optimizers import OPTIMIZER_DEFAULTS
+from lib.optim.schedulers import SCHEDULER_DEFAULTS
+
+TARGET_STEPS = 2000  # optimizer steps of an automatic schedule (max_epochs 0)
+VAL_EVERY_STEPS = 50  # optimizer steps between validations of an automatic interval (val_interval 0)
+
+
+def _option(
+    default: Any,
+    help: str,
+    choices: tuple = (),
+    low: float | None = None,
+    high: float | None = None,
+    server_only: bool = False,
+) -> Any:
+    """A dataclass field carrying its help, its choices or its closed range [low, high]."""
+    meta = {"help": help, "choices": choices, "low": low, "high": high, "server_only": server_only}
+    return field(default=default, metadata=meta)
+
+
+def parse_bool(value: Any) -> bool:
+    """``True``/``"true"``/``"1"``/``"yes"``/``"on"`` -> True; ``False``/``"false"``/``"0"``/``"no"``/
+    ``"off"`` -> False; anything else raises ``ValueError``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none", ""):
+        return False
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    number = float(value)
+    if not number.is_integer():
+        raise ValueError(f"expected an integer, got {value!r}")
+    return int(number)
+
+
+def _parse_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return number
+
+
+_PARSERS = {
+    "bool": parse_bool,
+    "int": _parse_int,
+    "float": _parse_float,
+    "str": lambda v: str(v).strip().lower(),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training options with their defaults; invalid values raise ``ValueError`` naming the option."""
+
+    optimizer: str = _option(
+        "adamw",
+        "optimizer (weight decay and betas: lib/optim/optimizers.py)",
+        choices=tuple(OPTIMIZER_DEFAULTS),
+    )
+    lr: float = _option(
+        1e-3,
+        "peak learning rate; 1e-3 suits AdamW/Adam from scratch and for "
+        "fine-tuning on a few cases, SGD wants about 1e-2",
+        low=1e-7,
+        high=0.5,
+    )
+    scheduler: str = _option(
+        "cosine",
+        "learning-rate schedule; cosine decays to 1e-6 at max_epochs "
+        "or at max_minutes, whichever comes first",
+        choices=tuple(SCHEDULER_DEFAULTS),
+    )
+    max_epochs: int = _option(
+        0,
+        f"epochs; 0 = sized from the training cases: about {TARGET_STEPS} "
+        "optimizer steps (e.g. 200 epochs of 10 cases)",
+        low=0,
+        high=100_000,
+    )
+    max_minutes: float = _option(
+        12.0,
+        "time budget in minutes (0 = none): the run stops before it would "
+        "overrun, validates, and publishes its best; the cosine ends there",
+        low=0,
+        high=10_080,
+    )
+    warmup_epochs: int = _option(
+        0, "epochs of linear learning-rate warm-up (from 0.1 x lr)", low=0, high=10_000
+    )
+    val_interval: int = _option(
+        0,
+        f"validate every N epochs; 0 = every ~{VAL_EVERY_STEPS} optimizer "
+        "steps (validation is slow on a CPU); always at the start and the end",
+        low=0,
+        high=10_000,
+    )
+    early_stop_patience: int = _option(
+        20, "stop after this many validations without a better model (0 = never)", low=0, high=10_000
+    )
+    early_stop_delta: float = _option(
+        0.0, "smallest gain in (smoothed) validation Dice that counts as better", low=0, high=1
+    )
+    amp: bool = _option(True, "mixed precision: bf16 autocast on CPUs that have it, fp16 on GPUs")
+    accumulation_steps: int = _option(1, "batches per optimizer step (gradient accumulation)", low=1, high=64)
+    grad_clip: float = _option(
+        12.0, "clip the gradient norm at this value (0 = no clipping)", low=0, high=1e6
+    )
+    train_batch_size: int = _option(
+        1,
+        "images per batch; on a CPU more, smaller steps reach a given Dice sooner, on a GPU raise it",
+        low=1,
+        high=64,
+    )
+    num_samples: int = _option(
+        2, "patches drawn per image and batch (centred on each class alike)", low=1, high=16
+    )
+    val_split: float = _option(
+        0.2,
+        "share of patients held out for validation (at least one once "
+        "there are two; with one labelled case it trains without validation)",
+        low=0,
+        high=0.8,
+    )
+    pretrained: bool = _option(
+        True,
+        "start from the latest published version, else the shipped weights (loaded partially, "
+        "reported); they stay the result unless a trained epoch beats them on validation",
+        server_only=True,
+    )
+    replan: bool = _option(
+        False,
+        "re-plan a user model from the labelled images now (new grid and network; the newest version "
+        "still warm-starts what fits)",
+        server_only=True,
+    )
+    multi_gpu: bool = _option(
+        False, "data-parallel training over all GPUs (or num_processes CPU processes)", server_only=True
+    )
+    num_processes: int = _option(
+        2, "processes for multi_gpu training without GPUs", low=2, high=16, server_only=True
+    )
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if meta["choices"] and value not in meta["choices"]:
+                raise ValueError(f"invalid train option {f.name}: {value!r}; valid: {list(meta['choices'])}")
+            if meta["low"] is not None and not meta["low"] <= value <= meta["high"]:
+                raise ValueError(
+                    f"invalid train option {f.name}: {value!r} is outside [{meta['low']}, {meta['high']}]"
+                )
+        if self.max_epochs and self.warmup_epochs >= self.max_epochs:
+            raise ValueError("invalid train option warmup_epochs: must be below max_epochs")
+
+    @classmethod
+    def from_request(cls, request: Mapping[str, Any]) -> TrainConfig:
+        """Options of a /train request (numbers and booleans may be strings, a list means its first
+        entry); keys that are not options are ignored."""
+        values = {}
+        for f in fields(cls):
+            if f.name not in request:
+                continue
+            raw = request[f.name]
+            raw = raw[0] if isinstance(raw, list) and raw else raw
+            try:
+                values[f.name] = _PARSERS[option_type(f.name)](raw)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"invalid train option {f.name}: {e}") from None
+        return cls(**values)
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """``max_epochs``, or for 0 the epochs that make about ``TARGET_STEPS`` optimizer steps."""
+        return self.max_epochs or max(1, math.ceil(TARGET_STEPS / max(steps_per_epoch, 1)))
+
+    def val_interval_for(self, steps_per_epoch: int) -> int:
+        """``val_interval``, or for 0 the epochs that make about ``VAL_EVERY_STEPS`` optimizer steps."""
+        return self.val_interval or max(1, round(VAL_EVERY_STEPS / max(steps_per_epoch, 1)))
+
+
+def option_type(name: str) -> str:
+    """The declared type of option ``name``: "bool", "int", "float" or "str"."""
+    return str(TrainConfig.__dataclass_fields__[name].type)
+
+
+def info_options() -> dict[str, Any]:
+    """The options as MONAI Label's ``/info`` shows them: a list (default first) where there are
+    choices, else the default value."""
+    out: dict[str, Any] = {}
+    for f in fields(TrainConfig):
+        choices = f.metadata["choices"]
+        out[f.name] = [f.default, *(c for c in choices if c != f.default)] if choices else f.default
+    return out
