@@ -17,9 +17,9 @@ from lib.io.atomic import atomic_path
 from lib.planning.presets import ModelPreset
 from lib.training.config import TrainConfig, info_options
 from lib.training.distributed import rank_and_world, run_distributed
-from lib.training.engine import EpochStats, TrainResult
 from lib.training.model_store import ModelStore
 from lib.training.recipe import run_training
+from lib.training.result import EpochStats, TrainResult
 
 logger = logging.getLogger(__name__)
 
