@@ -45,8 +45,8 @@ from lib.data.datastore_folder import datastore_items  # noqa: E402
 from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.presets import get_preset  # noqa: E402
 from lib.training.config import TrainConfig  # noqa: E402
-from lib.training.engine import EpochStats, TrainResult  # noqa: E402
 from lib.training.recipe import run_training  # noqa: E402
+from lib.training.result import EpochStats, TrainResult  # noqa: E402
 
 RATIO_THRESHOLDS = (0.5, 0.6, 0.7, 0.8)  # spleen val Dice levels compared besides --target
 CROP_MM = 100.0  # the radiology trainer's 96-voxel crop at 1 mm, plus a margin

@@ -18,7 +18,8 @@ from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
 from lib.training.config import TrainConfig
 from lib.training.distributed import rank_and_world, shard
-from lib.training.engine import EpochStats, Trainer, TrainResult
+from lib.training.engine import Trainer
+from lib.training.result import EpochStats, TrainResult
 
 logger = logging.getLogger(__name__)
 

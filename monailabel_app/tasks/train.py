@@ -22,8 +22,8 @@ from lib.planning.planner import plan_model
 from lib.planning.presets import ModelPreset, plan_summary
 from lib.training.config import TrainConfig, info_options
 from lib.training.distributed import rank_and_world, run_distributed
-from lib.training.engine import EpochStats, TrainResult
 from lib.training.recipe import run_training
+from lib.training.result import EpochStats, TrainResult
 
 logger = logging.getLogger(__name__)
 
