@@ -185,6 +185,7 @@ class SegmentationTrain(TrainTask):
             work_dir=str(self.store.root / "train"),
             store=self.store,
             split_file=str(self.store.root / "split.json"),
+            test_fraction=0.0,  # the server scores no test split: every labelled case trains or validates
             pretrained=init,
             on_epoch=on_epoch,
         )
