@@ -192,6 +192,7 @@ def main() -> int:
     parser.add_argument("--labels", help="label names in value order (a,b,c); default: from the folder")
     parser.add_argument("--seed", type=int, default=0, help="case shuffle")
     parser.add_argument("--option", action="append", default=[], help="train option key=value (repeatable)")
+    parser.add_argument("--work", type=Path, help="keep studies, models and logs in this new folder")
     parser.add_argument("--compare-radiology", action="store_true")
     parser.add_argument("--radiology-minutes", type=float, default=45.0)
     args = parser.parse_args()
@@ -202,8 +203,10 @@ def main() -> int:
     train, test = found[: args.train], found[args.train : args.train + args.test]
     labels = label_names(args.folder, args.labels, train[:3])
     options = dict(o.split("=", 1) for o in args.option)
+    if args.work:
+        args.work.mkdir(parents=True)
     with tempfile.TemporaryDirectory(prefix="own-task-") as tmp_name:
-        tmp = Path(tmp_name)
+        tmp = args.work or Path(tmp_name)
         studies = make_studies(tmp, train, test)
         summary = {
             "bench": "own_task",
