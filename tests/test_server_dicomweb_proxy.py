@@ -68,6 +68,28 @@ def archive_connections(server: Server, port: int) -> int:
     )
 
 
+def wait_for_connections(server: Server, port: int, count: int, within: float) -> int:
+    """The number of connections to ``port`` once it equals ``count``, or the last reading after
+    ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while (seen := archive_connections(server, port)) != count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
+def settled_connections(server: Server, port: int) -> int:
+    """The number of connections to ``port`` once it stays the same for a second (at most 10 s)."""
+    deadline, last, since = time.monotonic() + 10, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        seen = archive_connections(server, port)
+        if seen != last:
+            last, since = seen, time.monotonic()
+        elif time.monotonic() - since >= 1.0:
+            break
+        time.sleep(0.1)
+    return last
+
+
 def test_ten_big_stow_posts_through_the_proxy_each_answer_quickly(env, tmp_path):
     rng = np.random.default_rng(0)
     uids = []
@@ -117,16 +139,16 @@ def test_hung_archive_gives_504_within_the_deadline_and_a_closed_client_frees_it
             assert r.json()["detail"].startswith("DICOMweb server"), r.text
             assert DEADLINE_S - 0.5 < elapsed < DEADLINE_S + 2, (method, elapsed)
 
-        before = archive_connections(env, port)
+        before = settled_connections(env, port)  # the timed-out requests' connections may still close
         with socket.create_connection(("127.0.0.1", env.port)) as raw:
             raw.sendall(
                 f"GET /proxy/dicom/qido/studies HTTP/1.1\r\nHost: 127.0.0.1:{env.port}\r\n\r\n".encode()
             )
-            time.sleep(1.0)
-            during = archive_connections(env, port)
-        time.sleep(1.0)  # well inside the deadline
-        after = archive_connections(env, port)
+            during = wait_for_connections(env, port, before + 1, within=3.0)
+        closed_at = time.monotonic()
+        after = wait_for_connections(env, port, before, within=3.0)
         assert during == before + 1 and after == before, (before, during, after)
+        assert time.monotonic() - closed_at < DEADLINE_S  # freed well inside the deadline
         assert "client closed the connection" in env.tail(200)
     finally:
         env.orthanc.resume()
