@@ -165,10 +165,10 @@ def test_engine_options_change_what_the_engine_does(name, tmp_path):
     assert before != after, f"{name}: {before!r} == {after!r}"
 
 
-def test_amp_selects_the_autocast_dtype():
+def test_amp_selects_the_autocast_dtype(tmp_path):
     # fp16 on a GPU (the trainer only decides here, nothing runs on the device; no GradScaler without one)
-    assert _trainer(TrainConfig(amp=True), "/tmp/unused", device="cuda").dtype == torch.float16
-    assert _trainer(TrainConfig(amp=False), "/tmp/unused", device="cuda").dtype is None
+    assert _trainer(TrainConfig(amp=True), tmp_path / "a", device="cuda").dtype == torch.float16
+    assert _trainer(TrainConfig(amp=False), tmp_path / "b", device="cuda").dtype is None
 
 
 def test_automatic_schedule_is_sized_from_the_training_cases(tmp_path):
