@@ -16,6 +16,7 @@ from lib.networks.unet import build_unet
 from lib.training.amp import amp_dtype, autocast
 from lib.training.config import TrainConfig
 from lib.training.engine import Trainer, accumulate_step
+from tests.toy_data import toy_box_cases
 
 
 def _linear_problem(seed=0):
@@ -85,24 +86,9 @@ def test_amp_dtype_and_autocast_really_run():
             assert conv(torch.randn(1, 1, 6, 6, 6)).dtype == torch.bfloat16
 
 
-def _toy_cases(n, seed):
-    rng = np.random.default_rng(seed)
-    cases = []
-    for _ in range(n):
-        label = np.zeros((1, 32, 32, 16), np.uint8)
-        x0, y0 = rng.integers(4, 16, 2)
-        label[0, x0 : x0 + 12, y0 : y0 + 12, 4:12] = 1
-        image = label.astype(np.float32) + rng.normal(0, 0.2, label.shape).astype(np.float32)
-        reference = {"reference": label[0], "reference_affine": np.eye(4)}  # working grid = annotated grid
-        cases.append(
-            {"image": MetaTensor(torch.from_numpy(image)), "label": torch.from_numpy(label), **reference}
-        )
-    return cases
-
-
 def test_trainer_learns_and_writes_monitoring(tmp_path):
     torch.manual_seed(0)
-    train = _toy_cases(4, 0)
+    train = toy_box_cases(4, 0, scale=2)
     loader = [
         {"image": torch.stack([c["image"] for c in train]), "label": torch.stack([c["label"] for c in train])}
     ]
@@ -112,7 +98,7 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
         net,
         TrainConfig(max_epochs=12, lr=3e-3, val_interval=3, early_stop_patience=50),
         loader,
-        _toy_cases(2, 1),
+        toy_box_cases(2, 1, scale=2),
         {"box": 1},
         (32, 32, 16),
         str(tmp_path),
@@ -150,7 +136,7 @@ def test_trainer_learns_and_writes_monitoring(tmp_path):
 
 
 def test_trainer_early_stops_and_cancels(tmp_path):
-    cases = _toy_cases(2, 0)
+    cases = toy_box_cases(2, 0, scale=2)
     loader = [
         {"image": torch.stack([c["image"] for c in cases]), "label": torch.stack([c["label"] for c in cases])}
     ]
@@ -221,7 +207,7 @@ def _box_loader(cases):
 
 def test_time_budget_stops_cleanly_validates_and_ends_the_cosine(tmp_path):
     torch.manual_seed(0)
-    cases = _toy_cases(2, 0)
+    cases = toy_box_cases(2, 0, scale=2)
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
 
     class Slow(list):
@@ -244,7 +230,7 @@ def test_time_budget_stops_cleanly_validates_and_ends_the_cosine(tmp_path):
 
 
 def test_without_validation_cases_the_last_epoch_is_kept_with_a_note(tmp_path):
-    cases = _toy_cases(1, 0)
+    cases = toy_box_cases(1, 0, scale=2)
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
     result = Trainer(
         net, TrainConfig(max_epochs=3), _box_loader(cases), [], {"box": 1}, (32, 32, 16), str(tmp_path)
@@ -269,7 +255,7 @@ class _Greedy(torch.nn.Module):
 
 
 def test_out_of_memory_is_caught_and_diagnosed(tmp_path):
-    cases = _toy_cases(1, 0)
+    cases = toy_box_cases(1, 0, scale=2)
     result = Trainer(
         _Greedy(),
         TrainConfig(max_epochs=3),

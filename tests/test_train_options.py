@@ -9,10 +9,8 @@ import math
 import shutil
 from dataclasses import fields, replace
 
-import numpy as np
 import pytest
 import torch
-from monai.data import MetaTensor
 from monailabel.datastore.local import LocalDatastore
 
 from lib.data.datastore_folder import datastore_items
@@ -26,6 +24,7 @@ from lib.training.engine import Trainer
 from lib.training.recipe import run_training
 from monailabel_app.tasks.train import SegmentationTrain, parse_options
 from tests.server import REPO_ROOT
+from tests.toy_data import toy_box_cases
 
 XRAY = REPO_ROOT / "sample-data" / "xray"
 SHIPPED_XRAY = REPO_ROOT / "monailabel_app" / "pretrained" / "xray_lungs.pt"
@@ -103,32 +102,13 @@ def test_invalid_options_are_refused_naming_the_option(request_, option):
 # ---- the engine reads its options --------------------------------------------------------------------
 
 
-def _toy_cases(n, seed):
-    rng = np.random.default_rng(seed)
-    cases = []
-    for _ in range(n):
-        label = np.zeros((1, 16, 16, 8), np.uint8)
-        x0, y0 = rng.integers(2, 8, 2)
-        label[0, x0 : x0 + 6, y0 : y0 + 6, 2:6] = 1
-        image = label.astype(np.float32) + rng.normal(0, 0.2, label.shape).astype(np.float32)
-        cases.append(
-            {
-                "image": MetaTensor(torch.from_numpy(image)),
-                "label": torch.from_numpy(label),
-                "reference": label[0],
-                "reference_affine": np.eye(4),
-            }
-        )
-    return cases
-
-
 def _trainer(config, tmp_path, device="cpu"):
     torch.manual_seed(0)
-    train = _toy_cases(4, 0)
+    train = toy_box_cases(4, 0)
     loader = [{"image": c["image"][None].as_tensor(), "label": c["label"][None]} for c in train]
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
     return Trainer(
-        net, config, loader, _toy_cases(1, 1), {"box": 1}, (16, 16, 8), str(tmp_path), device=device
+        net, config, loader, toy_box_cases(1, 1), {"box": 1}, (16, 16, 8), str(tmp_path), device=device
     )
 
 

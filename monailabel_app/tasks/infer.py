@@ -85,7 +85,8 @@ class SegmentationInfer(InferTask):
         info = super().info()
         served = self._predictor.backend if self._predictor else f"{self.backend} (chosen at first use)"
         grid = self.preset
-        trained = self.trained
+        path, version = self._checkpoint()  # one look at the store per /info
+        trained = path is not None
         info.update(
             {
                 "dimension": grid.spatial_dims if grid else info["dimension"],
@@ -95,7 +96,7 @@ class SegmentationInfer(InferTask):
                 "modality": grid.modality if grid else self.plans.definition.modality or "auto",
                 "backend": served,
                 "backend_agreement": self._parity,
-                "model_version": self._checkpoint()[1],
+                "model_version": version,
                 "spacing": list(grid.spacing) if grid else None,
                 "patch_size": list(grid.patch_size) if grid else None,
                 "plan": plan_summary(grid) if grid else "planned from the labelled images at first training",
