@@ -31,8 +31,9 @@ from lib.inference.predictor import Predictor
 from lib.io.model_store import ModelStore, save_atomic
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
+from lib.options import parse_bool
 from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
-from lib.training.config import TrainConfig, option_type, parse_bool
+from lib.training.config import TrainConfig
 from lib.training.recipe import run_training
 
 
@@ -63,7 +64,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     """One ``--name-with-dashes`` argument per train option, its default and help from TrainConfig."""
     group = parser.add_argument_group("training options (as the server's /train takes them)")
     for f in _cli_options():
-        kind = option_type(f.name)
+        kind = TrainConfig.field_type(f.name)
         names = [
             f"--{f.name.replace('_', '-')}",
             *([_OLD_SPELLINGS[f.name]] if f.name in _OLD_SPELLINGS else []),

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, fields, replace
 
-from lib.training.config import parse_bool
+from lib.inference.backends import BACKEND_CHOICES
+from lib.options import Options
+from lib.options import option as _option
 
 logger = logging.getLogger(__name__)
 
 
-def _option(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
-class AppConfig:
+class AppConfig(Options):
     """Server options (see each field's help)."""
+
+    ERROR = "--conf {}"
 
     models: str = _option("", "models to serve: comma list (built-in and own) or all; default ct_organs")
     labels: str | None = _option(None, 'your own model\'s labels: a,b,c (values 1..N) or JSON {"a": 1, ...}')
@@ -31,43 +30,28 @@ class AppConfig:
     n4: bool = _option(False, "MR own model: N4 bias-field correction before the z-score")
     models_file: str | None = _option(None, "JSON file declaring several own models")
     model_dir: str = _option("", "published versions, plans, splits and logs (default <app>/model)")
-    keep_versions: int = _option(5, "how many published model versions are kept")
-    backend: str = _option("auto", "inference backend: auto, fp32, bf16, onnx")
-    epistemic_samples: int = _option(5, "MC-dropout passes per image for the epistemic strategy")
+    keep_versions: int = _option(5, "how many published model versions are kept", low=1, high=10_000)
+    backend: str = _option("auto", "inference backend: auto, fp32, bf16, onnx", choices=BACKEND_CHOICES)
+    epistemic_samples: int = _option(
+        5, "MC-dropout passes per image for the epistemic strategy", low=1, high=1000
+    )
     auto_update_scoring: bool = _option(False, "re-run scoring after every next-sample and training")
-    max_upload_mb: float = _option(1024.0, "request body limit in MiB (HTTP 413 above it)")
-    max_working_voxels: float = _option(100e6, "per-inference bound on working-grid voxels (HTTP 413 above)")
+    max_upload_mb: float = _option(
+        1024.0, "request body limit in MiB (HTTP 413 above it)", low=1e-3, high=1e7
+    )
+    max_working_voxels: float = _option(
+        100e6, "per-inference bound on working-grid voxels (HTTP 413 above)", low=1, high=1e12
+    )
 
     @classmethod
     def from_conf(cls, conf: Mapping[str, str], app_dir_model: str) -> AppConfig:
         """Typed options from ``--conf`` strings; ``app_dir_model`` is the default ``model_dir``."""
-        known = {f.name: f for f in fields(cls)}
+        known = [f.name for f in fields(cls)]
         unknown = sorted(set(conf) - set(known))
         if unknown:
             logger.warning("ignoring unknown --conf keys %s; known: %s", unknown, ", ".join(known))
-        values: dict[str, Any] = {}
-        for name, f in known.items():
-            if name not in conf:
-                continue
-            raw = str(conf[name])
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            try:
-                if kind == "bool":
-                    values[name] = parse_bool(raw)
-                elif kind == "int":
-                    values[name] = int(float(raw))
-                elif kind == "float":
-                    values[name] = float(raw)
-                else:
-                    values[name] = raw
-            except ValueError as e:
-                raise ValueError(f"--conf {name}: {e}") from None
-        config = cls(**values)
-        if config.keep_versions < 1 or config.epistemic_samples < 1:
-            raise ValueError("--conf keep_versions and epistemic_samples must be >= 1")
-        if config.max_upload_mb <= 0 or config.max_working_voxels <= 0:
-            raise ValueError("--conf max_upload_mb and max_working_voxels must be > 0")
-        return config if config.model_dir else cls(**{**values, "model_dir": app_dir_model})
+        config = cls.from_mapping({k: str(v) for k, v in conf.items()})
+        return config if config.model_dir else replace(config, model_dir=app_dir_model)
 
     def model_conf(self) -> dict[str, str]:
         """The options :func:`lib.planning.definitions.resolve_definitions` reads."""

@@ -171,7 +171,7 @@ class SegmentationApp(MONAILabelApp):
 
     def init_trainers(self) -> dict[str, Any]:
         # a user model's first training may warm-start from a shipped model of the same modality
-        shipped = {(p.modality, p.spatial_dims): self._default_checkpoint(p.name) for p in PRESETS.values()}
+        shipped = [(p, self._default_checkpoint(p.name)) for p in PRESETS.values()]
         return {
             name: SegmentationTrain(
                 self._plans(name), self._store(name), self._default_checkpoint(name), shipped

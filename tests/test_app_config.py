@@ -27,8 +27,9 @@ def test_strings_become_typed_values_with_defaults_for_the_rest():
     [
         ({"keep_versions": "many"}, "--conf keep_versions"),
         ({"auto_update_scoring": "maybe"}, "--conf auto_update_scoring: expected a boolean"),
-        ({"keep_versions": "0"}, "must be >= 1"),
-        ({"max_upload_mb": "-1"}, "must be > 0"),
+        ({"keep_versions": "0"}, r"--conf keep_versions: 0 is outside \[1, "),
+        ({"max_upload_mb": "-1"}, r"--conf max_upload_mb: -1.0 is outside \[0.001, "),
+        ({"backend": "gpu"}, r"--conf backend: 'gpu'; valid: \['auto', 'fp32', 'bf16', 'onnx'\]"),
     ],
 )
 def test_bad_values_name_the_option(conf, message):

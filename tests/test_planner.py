@@ -87,7 +87,10 @@ def test_patch_fits_budget_median_shape_and_pooling(spacings, shapes):
     assert divisible(plan)
     # never more than one pooling step beyond the median shape (rounded up to the divisor)
     assert np.all(np.array(plan.patch_size) <= np.ceil(median_at_target / divisor) * divisor)
-    assert len(plan.network["channels"]) == len(plan.network["strides"]) + 1 <= budget.max_pools + 1
+    strides = plan.network["strides"]
+    assert len(plan.network["channels"]) == len(strides) + 1 <= budget.max_pools + 2
+    # nnU-Net's first stage: full resolution, so structures a voxel or two wide are kept
+    assert strides[0] == (1,) * len(plan.spacing) and all(2 in s for s in strides[1:])
     assert plan.network["channels"][0] == budget.base_features
     assert max(plan.network["channels"]) <= budget.max_features
     # the planned network runs on its patch and gives one channel per label plus background
@@ -99,7 +102,8 @@ def test_patch_fits_budget_median_shape_and_pooling(spacings, shapes):
 def test_tiny_images_get_the_whole_image_as_patch():
     plan = plan_model("m", LABELS, fp([(1.0, 1.0, 1.0)] * 2, [(24, 20, 16)] * 2))
     assert plan.patch_size == (24, 20, 16)
-    assert len(plan.network["strides"]) == 2  # 16 -> 8 -> 4: two poolings keep every axis >= 4
+    # full resolution, then 16 -> 8 -> 4: two poolings keep every axis >= 4
+    assert len(plan.network["strides"]) == 3
 
 
 def test_isotropic_patch_is_a_cube_in_millimetres():

@@ -1,11 +1,12 @@
-"""The predictor on inputs with nothing to segment, and its per-call ``largest_component`` switch."""
+"""The predictor on inputs with nothing to segment, and its per-call options (``InferConfig``)."""
 
 import nibabel as nib
 import numpy as np
 import torch
 from scipy import ndimage
 
-from lib.inference.predictor import Predictor
+from lib.inference.config import DEFAULTS, InferConfig
+from lib.inference.predictor import Predictor, predict_logits
 from lib.planning.presets import CT_ORGANS, build_network
 from tests.server import SAMPLE_CT
 
@@ -43,8 +44,8 @@ def test_constant_near_constant_and_blank_images_give_an_empty_label_with_a_note
 
 def test_largest_component_is_chosen_per_call():
     predictor = random_predictor()  # an untrained network scatters every class in many pieces
-    kept = predictor(str(CASE), largest_component=True).label
-    raw = predictor(str(CASE), largest_component=False).label
+    kept = predictor(str(CASE), InferConfig(largest_component=True)).label
+    raw = predictor(str(CASE), InferConfig(largest_component=False)).label
     pieces = {
         name: [ndimage.label(lab == c)[1] for c in range(1, 5)]
         for name, lab in (("kept", kept), ("raw", raw))
@@ -52,4 +53,26 @@ def test_largest_component_is_chosen_per_call():
     # one piece per class on the working grid; trilinear restoring onto the finer input grid re-splits
     # some of an untrained network's near-ties, so compare counts
     assert sum(pieces["kept"]) < sum(pieces["raw"]) / 2, pieces
-    assert predictor.largest_component  # the predictor's own setting did not change
+    assert predictor.config == DEFAULTS  # the predictor's own setting did not change
+
+
+def test_overlap_and_window_batch_change_what_the_network_is_run_on():
+    predictor = random_predictor()
+    image, _, _ = predictor.preprocess(str(CASE))
+    batches = []
+
+    def network(x: torch.Tensor) -> torch.Tensor:
+        batches.append(x.shape[0])
+        return predictor.network(x)
+
+    runs = {}
+    for config in (DEFAULTS, InferConfig(overlap=0.5), InferConfig(sw_batch_size=1)):
+        batches.clear()
+        logits = predict_logits(
+            network, image, (64, 64, 16), "fp32", config.sw_batch_size, config.overlap
+        )
+        runs[config] = (sum(batches), max(batches), logits)
+    windows, widest, logits = runs[DEFAULTS]
+    assert widest == DEFAULTS.sw_batch_size and runs[InferConfig(sw_batch_size=1)][1] == 1
+    assert runs[InferConfig(overlap=0.5)][0] > windows  # more overlap: more windows, other blending
+    assert not torch.allclose(runs[InferConfig(overlap=0.5)][2], logits)

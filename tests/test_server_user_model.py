@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import requests
 
+from lib.training.recipe import FROM_SCRATCH
 from tests.server import Server, slicer_client_module, wait_for_task
 
 pytestmark = pytest.mark.server
@@ -70,9 +71,9 @@ def test_declared_model_cold_start_plan_train_and_label_added(tmp_path):
         assert info["spacing"] == plan["spacing"] == [1.5, 1.5, 3.0]  # the median spacing of the data
         assert info["patch_size"] == plan["patch_size"]
         assert info["plan"]["modality"] == "CT" and info["plan"]["intensity"]["scheme"] == "ct_dataset"
-        # a CT user model warm-starts from the shipped CT model: every tensor but the output layer
-        assert stats["pretrained"]["checkpoint"] == "ct_organs.pt"
-        assert "loaded" in stats["pretrained"]["report"]
+        # the planned network (with its full-resolution stage) differs from every shipped one: it
+        # starts from scratch and says so
+        assert stats["pretrained"] == {"checkpoint": None, "report": FROM_SCRATCH}
 
         path, params = client.infer("my_organs", "case_1", {})
         out = nib.load(path)

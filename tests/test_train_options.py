@@ -18,7 +18,7 @@ from lib.io.model_store import ModelStore
 from lib.networks.unet import build_unet
 from lib.planning.definitions import preset_definition, resolve_definitions
 from lib.planning.plan_store import PlanStore
-from lib.planning.presets import XRAY_LUNGS
+from lib.planning.presets import CT_ORGANS, PRESETS, XRAY_LUNGS, shipped_checkpoint
 from lib.training.config import TARGET_STEPS, TrainConfig, info_options
 from lib.training.engine import Trainer
 from lib.training.recipe import run_training
@@ -229,3 +229,15 @@ def test_replan_derives_a_new_plan_from_the_labelled_images(tmp_path):
     plans.save(replace(first, working_size=(64, 64), patch_size=(64, 64)))  # an older plan on disk
     assert task.plan(items, replan=False).patch_size == (64, 64)  # kept
     assert task.plan(items, replan=True) == first  # re-derived from the data
+
+
+def test_a_user_model_warm_starts_only_from_a_shipped_model_with_its_network(tmp_path):
+    [definition] = resolve_definitions({"models": "lungs", "labels": "lung_left,lung_right"})
+    shipped = [(p, str(shipped_checkpoint(p.name))) for p in PRESETS.values()]
+    task = SegmentationTrain(PlanStore(definition, tmp_path), ModelStore(tmp_path), None, shipped)
+    planned = task.plan(datastore_items(str(XRAY))[:3], replan=False)
+    assert task.initial_weights(planned) is None  # the planned network has a full-resolution stage
+    same_network = replace(planned, network=dict(XRAY_LUNGS.network))
+    assert task.initial_weights(same_network) == str(SHIPPED_XRAY)
+    # the CT model's network and modality, but a 2-D plan: no start either
+    assert task.initial_weights(replace(same_network, network=dict(CT_ORGANS.network), modality="CT")) is None

@@ -24,11 +24,12 @@ import logging
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from lib.io.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +107,7 @@ class PatientSplit:
             "test_fraction": self.test_fraction,
             "patients": dict(sorted(patients.items())),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(payload, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_json_atomic(self.path, payload)
 
     def _order_key(self, patient: str) -> str:
         return hashlib.sha256(f"{self.seed}:{patient}".encode()).hexdigest()

@@ -53,6 +53,7 @@ class OnnxRunner:
 # Fastest first, as measured by ``python -m lib.export`` on one 128 x 128 x 32 ct_organs patch
 # (2-core AVX-512 bf16 CPU, 2026-11-30): bf16 autocast 0.053 s, eager fp32 0.095 s, ONNX Runtime 0.178 s.
 SPEED_ORDER = ("bf16", "fp32", "onnx")
+BACKEND_CHOICES = ("auto", *BACKENDS)  # what a user may ask for
 
 
 def available_backends() -> list[str]:
@@ -81,8 +82,8 @@ def choose_backend(
     A backend whose agreement on ``sample`` (1, *spatial) is below ``threshold`` is refused (auto moves
     on; a named one falls back to fp32 with a warning).
     """
-    if requested != "auto" and requested not in BACKENDS:
-        raise ValueError(f"unknown backend {requested!r}; valid: auto, {', '.join(BACKENDS)}")
+    if requested not in BACKEND_CHOICES:
+        raise ValueError(f"unknown backend {requested!r}; valid: {', '.join(BACKEND_CHOICES)}")
     reference = predict_logits(network, sample, roi_size, "fp32")
     candidates = available_backends() if requested == "auto" else [requested]
     report: dict[str, float] = {}

@@ -14,6 +14,7 @@ import torch
 from monai.inferers import sliding_window_inference
 from scipy import ndimage
 
+from lib.inference.config import DEFAULTS, InferConfig
 from lib.inference.geometry import class_argmax, restore_labels
 from lib.io.errors import root_cause
 from lib.planning.presets import ModelPreset
@@ -32,8 +33,8 @@ def predict_logits(
     image: torch.Tensor,
     roi_size: tuple[int, ...],
     backend: str = "fp32",
-    sw_batch_size: int = 2,
-    overlap: float = 0.25,
+    sw_batch_size: int = DEFAULTS.sw_batch_size,
+    overlap: float = DEFAULTS.overlap,
 ) -> torch.Tensor:
     """Sliding-window class scores for ``image`` (1, *spatial) -> float32 (C, *spatial).
 
@@ -138,9 +139,7 @@ class Predictor:
         preset: ModelPreset,
         network: torch.nn.Module,
         backend: str = "fp32",
-        sw_batch_size: int = 2,
-        overlap: float = 0.25,
-        largest_component: bool = True,
+        config: InferConfig = DEFAULTS,
         runner: Callable[[torch.Tensor], torch.Tensor] | None = None,
         max_voxels: int | None = None,
     ) -> None:
@@ -148,9 +147,7 @@ class Predictor:
         self.network = network.eval()
         self.runner = runner or self.network
         self.backend = backend
-        self.sw_batch_size = sw_batch_size
-        self.overlap = overlap
-        self.largest_component = largest_component
+        self.config = config
         self.max_voxels = max_voxels
         self._load = loading(["image"])
         self._pre = preprocessing(preset)
@@ -190,12 +187,11 @@ class Predictor:
         """
         return self._prepare(self._read(image_path))
 
-    def __call__(self, image_path: str, largest_component: bool | None = None) -> Prediction:
-        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder).
-
-        ``largest_component`` (default: the predictor's setting) keeps one connected component per
-        class. A (near-)constant image, or one that preprocessing leaves blank, gets an empty label and
-        a ``note`` without running the network (its output there would be the network's bias).
+    def __call__(self, image_path: str, config: InferConfig | None = None) -> Prediction:
+        """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder) with ``config``
+        (default: the predictor's). A (near-)constant image, or one that preprocessing leaves blank,
+        gets an empty label and a ``note`` without running the network (its output there would be the
+        network's bias).
         """
         t0 = time.perf_counter()
         data = self._read(image_path)
@@ -208,12 +204,12 @@ class Predictor:
             affine = np.asarray(data["image"].affine, np.float64)
             return Prediction(empty, affine, {"pre": time.perf_counter() - t0}, note)
         t1 = time.perf_counter()
+        config = config or self.config
         logits = predict_logits(
-            self.runner, image, self.preset.patch_size, self.backend, self.sw_batch_size, self.overlap
+            self.runner, image, self.preset.patch_size, self.backend, config.sw_batch_size, config.overlap
         )
         t2 = time.perf_counter()
-        largest = self.largest_component if largest_component is None else largest_component
-        working_label = keep_largest_components(logits) if largest else None
+        working_label = keep_largest_components(logits) if config.largest_component else None
         t3 = time.perf_counter()
         label = restore_labels(
             logits, np.asarray(image.affine, np.float64), orig_affine, orig_shape, label=working_label

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -31,3 +33,9 @@ def atomic_path(dest: str | os.PathLike, suffix: str = "") -> Iterator[str]:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def write_json_atomic(dest: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON onto ``dest`` through :func:`atomic_path`."""
+    with atomic_path(dest, suffix=".json") as tmp, open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1)

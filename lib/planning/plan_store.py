@@ -13,7 +13,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from lib.io.atomic import atomic_path
+from lib.io.atomic import write_json_atomic
 from lib.planning.definitions import ModelDefinition
 from lib.planning.presets import ModelPreset
 
@@ -40,5 +40,4 @@ class PlanStore:
 
     def save(self, plan: ModelPreset) -> None:
         """Persist ``plan`` atomically as ``plan.json``."""
-        with atomic_path(self.path, suffix=".json") as tmp, open(tmp, "w") as fh:
-            json.dump(plan.to_dict(), fh, indent=1)
+        write_json_atomic(self.path, plan.to_dict())

@@ -152,6 +152,26 @@ def build_network(preset: ModelPreset) -> torch.nn.Module:
     return build_unet(preset.spatial_dims, 1, preset.out_channels, **preset.network)
 
 
+def can_warm_start(plan: ModelPreset, shipped: ModelPreset) -> bool:
+    """Whether ``shipped``'s weights are a sound start for ``plan``: same modality and dimensionality,
+    and the same network apart from its output channels (so every hidden tensor loads).
+
+    >>> can_warm_start(replace(CT_ORGANS, name="mine", labels={"a": 1}), CT_ORGANS)
+    True
+    >>> can_warm_start(replace(CT_ORGANS, network={**CT_ORGANS.network, "channels": (8, 16)}), CT_ORGANS)
+    False
+    """
+    keys = ("arch", "channels", "strides", "num_res_units")
+    same_network = all(
+        _as_lists(plan.network.get(k)) == _as_lists(shipped.network.get(k)) for k in keys
+    )
+    return plan.modality == shipped.modality and plan.spatial_dims == shipped.spatial_dims and same_network
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, list | tuple) else value
+
+
 def plan_summary(plan: ModelPreset) -> dict[str, Any]:
     """What /info shows of a plan: grid, normalisation, network and where the plan came from."""
     summary = {

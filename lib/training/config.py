@@ -11,71 +11,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
+from lib.options import Options
+from lib.options import option as _option
 
 TARGET_STEPS = 2000  # optimizer steps of an automatic schedule (max_epochs 0)
 VAL_EVERY_STEPS = 50  # optimizer steps between validations of an automatic interval (val_interval 0)
 
 
-def _option(
-    default: Any,
-    help: str,
-    choices: tuple = (),
-    low: float | None = None,
-    high: float | None = None,
-    server_only: bool = False,
-) -> Any:
-    """A dataclass field carrying its help, its choices or its closed range [low, high]."""
-    meta = {"help": help, "choices": choices, "low": low, "high": high, "server_only": server_only}
-    return field(default=default, metadata=meta)
-
-
-def parse_bool(value: Any) -> bool:
-    """``True``/``"true"``/``"1"``/``"yes"``/``"on"`` -> True; ``False``/``"false"``/``"0"``/``"no"``/
-    ``"off"`` -> False; anything else raises ``ValueError``."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off", "none", ""):
-        return False
-    raise ValueError(f"expected a boolean, got {value!r}")
-
-
-def _parse_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"expected an integer, got {value!r}")
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(f"expected an integer, got {value!r}")
-    return int(number)
-
-
-def _parse_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return number
-
-
-_PARSERS = {
-    "bool": parse_bool,
-    "int": _parse_int,
-    "float": _parse_float,
-    "str": lambda v: str(v).strip().lower(),
-}
-
-
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Options):
     """Training options with their defaults; invalid values raise ``ValueError`` naming the option."""
+
+    ERROR = "invalid train option {}"
 
     optimizer: str = _option(
         "adamw",
@@ -166,14 +118,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value, meta = getattr(self, f.name), f.metadata
-            if meta["choices"] and value not in meta["choices"]:
-                raise ValueError(f"invalid train option {f.name}: {value!r}; valid: {list(meta['choices'])}")
-            if meta["low"] is not None and not meta["low"] <= value <= meta["high"]:
-                raise ValueError(
-                    f"invalid train option {f.name}: {value!r} is outside [{meta['low']}, {meta['high']}]"
-                )
+        super().__post_init__()
         if self.max_epochs and self.warmup_epochs >= self.max_epochs:
             raise ValueError("invalid train option warmup_epochs: must be below max_epochs")
 
@@ -181,17 +126,7 @@ class TrainConfig:
     def from_request(cls, request: Mapping[str, Any]) -> TrainConfig:
         """Options of a /train request (numbers and booleans may be strings, a list means its first
         entry); keys that are not options are ignored."""
-        values = {}
-        for f in fields(cls):
-            if f.name not in request:
-                continue
-            raw = request[f.name]
-            raw = raw[0] if isinstance(raw, list) and raw else raw
-            try:
-                values[f.name] = _PARSERS[option_type(f.name)](raw)
-            except (TypeError, ValueError) as e:
-                raise ValueError(f"invalid train option {f.name}: {e}") from None
-        return cls(**values)
+        return cls.from_mapping(request)
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """``max_epochs``, or for 0 the epochs that make about ``TARGET_STEPS`` optimizer steps."""
@@ -202,16 +137,6 @@ class TrainConfig:
         return self.val_interval or max(1, round(VAL_EVERY_STEPS / max(steps_per_epoch, 1)))
 
 
-def option_type(name: str) -> str:
-    """The declared type of option ``name``: "bool", "int", "float" or "str"."""
-    return str(TrainConfig.__dataclass_fields__[name].type)
-
-
 def info_options() -> dict[str, Any]:
-    """The options as MONAI Label's ``/info`` shows them: a list (default first) where there are
-    choices, else the default value."""
-    out: dict[str, Any] = {}
-    for f in fields(TrainConfig):
-        choices = f.metadata["choices"]
-        out[f.name] = [f.default, *(c for c in choices if c != f.default)] if choices else f.default
-    return out
+    """The training options as MONAI Label's ``/info`` shows them (:meth:`Options.info`)."""
+    return TrainConfig.info()

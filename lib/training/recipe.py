@@ -23,6 +23,8 @@ from lib.training.result import EpochStats, TrainResult
 
 logger = logging.getLogger(__name__)
 
+FROM_SCRATCH = "from scratch (random initialisation)"
+
 
 def checkpoint_for(
     preset: ModelPreset, state: dict[str, torch.Tensor], meta: dict[str, Any]
@@ -52,14 +54,14 @@ def run_training(
     seed: int = 0,
     on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> tuple[TrainResult, int | None, dict[str, list], str | None]:
+) -> tuple[TrainResult, int | None, dict[str, list], str]:
     """Train ``preset`` on labelled ``items`` ({"image", "label"} paths) and publish the best weights.
 
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
     val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially (output
     channels matched by label name) and its report logged. Inside a DDP process group each rank trains
     on its shard of the training cases and only rank 0 publishes. Returns (result, published version
-    or None when cancelled or not rank 0, split, the pretrained load report or None).
+    or None when cancelled or not rank 0, split, the starting weights' load report or ``FROM_SCRATCH``).
     """
     rank, world_size = rank_and_world()
     set_determinism(seed + rank)
@@ -70,10 +72,10 @@ def run_training(
         raise ValueError("no training cases: label more images first")
     logger.info("split: %d train, %d val, %d test", *(len(split[k]) for k in ("train", "val", "test")))
     network = build_network(preset)
-    report = None
+    report = FROM_SCRATCH
     if pretrained is not None:
         report = str(load_pretrained(network, pretrained, labels=preset.labels))
-        logger.info("pretrained: %s", report)
+    logger.info("starting weights: %s", report)
     train_items = split["train"]
     if world_size > 1:
         train_items = shard(train_items, rank, world_size)

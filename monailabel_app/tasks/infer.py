@@ -7,20 +7,20 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 
 from lib.inference.backends import choose_backend
+from lib.inference.config import InferConfig
 from lib.inference.geometry import centre_patch
 from lib.inference.predictor import ImageReadError, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.io.model_store import ModelStore
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import ModelPreset, load_model, plan_summary
-from lib.training.config import parse_bool
-from monailabel_app.tasks.options import first_if_list
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SegmentationInfer(InferTask):
             labels=dict(definition.labels),
             dimension=plan.spatial_dims if plan else 3,
             description=definition.description or (plan.description if plan else definition.name),
-            config={"largest_component": True},
+            config=InferConfig.info(),
         )
         self.name = definition.name
         self.plans = plans
@@ -170,12 +170,8 @@ class SegmentationInfer(InferTask):
             raise ValueError(f"result_extension must be one of {WRITABLE_EXTENSIONS}, got {ext!r}")
         if dtype not in LABEL_DTYPES:
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
-        largest = request.get("largest_component", self.config()["largest_component"])  # as in /info
-        try:
-            largest = parse_bool(first_if_list(largest))
-        except ValueError as e:
-            raise ValueError(f"largest_component: {e}") from None
-        prediction = predictor(request["image"], largest_component=largest)
+        options = InferConfig.from_mapping(request)  # the defaults are what /info lists
+        prediction = predictor(request["image"], options)
         t_write = time.perf_counter()
         fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
         os.close(fd)
@@ -189,7 +185,7 @@ class SegmentationInfer(InferTask):
             "model": self.name,
             "model_version": version,
             "backend": predictor.backend,
-            "largest_component": largest,
+            **asdict(options),
         }
         if prediction.note:
             params["note"] = prediction.note

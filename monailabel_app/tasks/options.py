@@ -10,11 +10,6 @@ from typing import Any
 from fastapi import HTTPException
 
 
-def first_if_list(value: Any) -> Any:
-    """A list option's first entry (what a client sends when it did not choose), else the value."""
-    return value[0] if isinstance(value, list) and value else value
-
-
 def check_infer_request(
     image: str = "",
     session_id: str = "",

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -14,12 +15,12 @@ import torch
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.train import TrainTask
 
-from lib.io.atomic import atomic_path
+from lib.io.atomic import write_json_atomic
 from lib.io.model_store import ModelStore
 from lib.planning.fingerprint import fingerprint
 from lib.planning.plan_store import PlanStore
 from lib.planning.planner import plan_model
-from lib.planning.presets import ModelPreset, plan_summary
+from lib.planning.presets import ModelPreset, can_warm_start, plan_summary
 from lib.training.config import TrainConfig, info_options
 from lib.training.distributed import rank_and_world, run_distributed
 from lib.training.recipe import run_training
@@ -45,12 +46,6 @@ def yield_cpu_to_serving() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, max(TRAIN_NICENESS, os.getpriority(os.PRIO_PROCESS, tid)))
 
 
-def write_json_atomic(path: str, data: Any) -> None:
-    """Write JSON beside ``path`` and rename into place."""
-    with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-
-
 def parse_options(request: dict[str, Any]) -> TrainConfig:
     """The request's train options (strings accepted) as a validated TrainConfig; ``ValueError`` names
     the offending option."""
@@ -63,8 +58,9 @@ class SegmentationTrain(TrainTask):
     A user model is planned from its labelled images at its first training (or when the request says
     ``replan``); the plan is kept as ``plan.json`` and stamped into every published version. Weights
     start from the newest version (``pretrained``), else the shipped checkpoint: the preset's own, or
-    for a user model one of ``warm_start`` ({(modality, spatial dims): checkpoint}) that matches its
-    plan, loaded partially with the report in the log and in ``train_stats``.
+    for a user model the first of ``warm_start`` ((shipped plan, checkpoint) pairs) whose modality and
+    network match its plan (:func:`~lib.planning.presets.can_warm_start`), loaded partially with the
+    report in the log and in ``train_stats``; without one it trains from scratch and says so.
     """
 
     def __init__(
@@ -72,7 +68,7 @@ class SegmentationTrain(TrainTask):
         plans: PlanStore,
         store: ModelStore,
         default_checkpoint: str | None,
-        warm_start: dict[tuple[str, int], str] | None = None,
+        warm_start: Sequence[tuple[ModelPreset, str | None]] = (),
     ) -> None:
         definition = plans.definition
         super().__init__(f"Train {definition.name}: {definition.description or ', '.join(definition.labels)}")
@@ -80,7 +76,7 @@ class SegmentationTrain(TrainTask):
         self.plans = plans
         self.store = store
         self.default_checkpoint = default_checkpoint
-        self.warm_start = warm_start or {}
+        self.warm_start = list(warm_start)
 
     @property
     def stats_file(self) -> str:
@@ -132,8 +128,12 @@ class SegmentationTrain(TrainTask):
         latest = self.store.latest()
         if latest:
             return str(latest[1])
-        shipped = self.default_checkpoint or self.warm_start.get((plan.modality, plan.spatial_dims))
-        return shipped if shipped and os.path.exists(shipped) else None
+        if self.default_checkpoint:
+            return self.default_checkpoint if os.path.exists(self.default_checkpoint) else None
+        for shipped, path in self.warm_start:
+            if path and os.path.exists(path) and can_warm_start(plan, shipped):
+                return path
+        return None
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         """Train; a failure is recorded in the stats (``status: failed``, ``error``: the reason, the
