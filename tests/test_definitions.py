@@ -78,6 +78,7 @@ def test_resolve_presets_own_model_and_definitions_file(tmp_path):
         ({"models": "a,b", "labels": "x"}, "exactly one model of your own"),
         ({"models": "ct/x", "labels": "x"}, "use letters, digits"),
         ({"models": "m", "labels": "x", "modality": "PET"}, "modality 'PET'"),
+        ({"models": "m", "labels": "x", "n4": "maybe"}, "model 'm': n4: expected a boolean, got 'maybe'"),
         ({"models_file": "/nonexistent/models.json"}, "models_file"),
     ],
 )

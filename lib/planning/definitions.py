@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lib.options import parse_bool
 from lib.planning.presets import MODALITIES, PRESETS, ModelPreset
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -95,13 +96,16 @@ def user_definition(name: str, spec: Mapping[str, Any]) -> ModelDefinition:
         raise ValueError(f"model {name!r}: unknown keys {sorted(unknown)}")
     if "labels" not in spec:
         raise ValueError(f"model {name!r}: declare its labels (e.g. --conf labels a,b,c)")
-    n4 = spec.get("n4", False)
+    try:
+        n4 = parse_bool(spec.get("n4", False))
+    except ValueError as e:
+        raise ValueError(f"model {name!r}: n4: {e}") from None
     return ModelDefinition(
         name=name,
         labels=parse_labels(spec["labels"]),
         modality=parse_modality(spec.get("modality")),
         description=str(spec.get("description", "")),
-        n4=n4 if isinstance(n4, bool) else str(n4).lower() == "true",
+        n4=n4,
     )
 
 

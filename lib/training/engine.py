@@ -137,7 +137,10 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         is_main: bool = True,
     ) -> None:
-        self.network = network
+        # 3-D: channels-last memory, which trains the U-Nets here 7-30 % faster on a CPU (bf16 and
+        # fp32 alike, measured 2026-12-01); the weights and what they compute are unchanged
+        self.memory_format = torch.channels_last_3d if len(roi_size) == 3 else torch.contiguous_format
+        self.network = network.to(memory_format=self.memory_format)
         self.model = getattr(network, "module", network)  # unwrapped (DDP) for validation and weights
         self.is_main = is_main
         self.config = config
@@ -199,7 +202,7 @@ class Trainer:
         """(image, label) batches of one epoch, adding their patch count to ``seen[0]``."""
         for batch in self.train_loader:
             seen[0] += len(batch["image"])
-            yield batch["image"], batch["label"]
+            yield batch["image"].to(memory_format=self.memory_format), batch["label"]
 
     def _keep_best(self, result: TrainResult, epoch: int, metric: float) -> None:
         result.best_epoch, result.best_dice = epoch, metric
