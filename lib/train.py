@@ -29,9 +29,9 @@ from lib.data.split import PatientSplit
 from lib.hardware import bf16_supported
 from lib.inference.predictor import Predictor
 from lib.io.model_store import ModelStore, save_atomic
+from lib.io.options import parse_bool
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.options import parse_bool
 from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
 from lib.training.config import TrainConfig
 from lib.training.recipe import run_training

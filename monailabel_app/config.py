@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
 from lib.inference.backends import BACKEND_CHOICES
-from lib.options import Options
-from lib.options import option as _option
+from lib.io.options import Options
+from lib.io.options import option as _option
 
 logger = logging.getLogger(__name__)
 

@@ -270,6 +270,7 @@ class DicomWebDatastore(DICOMWebDatastore):
                             self._client,
                             self._fetch_by_frame,
                         )
+                    # a folder of files: renamed whole (lib.io.atomic writes single files)
                     os.replace(partial_dir, series_dir)
                 finally:
                     shutil.rmtree(partial_dir, ignore_errors=True)

@@ -1,11 +1,11 @@
-"""Every inference option in one typed place (:class:`lib.options.Options`): the predictor's defaults,
+"""Every inference option in one typed place (:class:`lib.io.options.Options`): the predictor's defaults,
 what the server's ``/infer`` takes per request and what ``/info`` lists for each model."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lib.options import Options, option
+from lib.io.options import Options, option
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lib.options import parse_bool
+from lib.io.options import parse_bool
 from lib.planning.presets import MODALITIES, PRESETS, ModelPreset
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

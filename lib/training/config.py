@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lib.io.options import Options
+from lib.io.options import option as _option
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
-from lib.options import Options
-from lib.options import option as _option
 
 TARGET_STEPS = 2000  # optimizer steps of an automatic schedule (max_epochs 0)
 VAL_EVERY_STEPS = 50  # optimizer steps between validations of an automatic interval (val_interval 0)
