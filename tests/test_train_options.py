@@ -45,6 +45,7 @@ ALTERNATIVES = {
     "grad_clip": "0.000001",
     "train_batch_size": "2",
     "num_samples": "3",
+    "synthesis": "1",
     "val_split": "0.6",
     "pretrained": "false",
     "replan": "true",
@@ -185,6 +186,8 @@ def base_run(tmp_path_factory):
     [
         ("train_batch_size", lambda result, split: result.planned_epochs),
         ("num_samples", lambda result, split: result.epochs[0].patches),
+        # the same seeds, the same patches: only the images the network learns from differ
+        ("synthesis", lambda result, split: result.epochs[0].train_loss),
         ("val_split", lambda result, split: len(split["val"])),
     ],
 )

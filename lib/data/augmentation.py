@@ -9,7 +9,9 @@ whole volume), in nnU-Net's order and with probabilities close to its defaults:
 * intensity (image only): Gaussian noise, Gaussian blur, brightness (multiplicative), contrast (about
   the mean, range kept), simulated low resolution (down to half, nearest, then back up), a smooth bias
   field, gamma (0.7-1.5, also on the inverted image), all on their own probabilities;
-* mirroring: only along axes that cannot swap a left organ for a right one, see :func:`mirror_axes`.
+* mirroring: only along axes that cannot swap a left organ for a right one, see :func:`mirror_axes`;
+* optionally (train option ``synthesis``), before all of these, an image synthesised from the patch's
+  labels in place of the real one (SynthSeg-style domain randomisation, :mod:`lib.data.synthesis`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from monai.transforms import (
     RandSimulateLowResolutiond,
 )
 
+from lib.data.synthesis import synthesis
 from lib.planning.presets import ModelPreset
 
 KEYS = ("image", "label")
@@ -130,10 +133,13 @@ def mirroring(preset: ModelPreset) -> list:
     ]
 
 
-def augmentation(preset: ModelPreset, num_samples: int) -> list:
-    """The whole random part of the training chain, from patch sampling on."""
+def augmentation(preset: ModelPreset, num_samples: int, synthesis_prob: float = 0.0) -> list:
+    """The whole random part of the training chain, from patch sampling on; with ``synthesis_prob`` > 0
+    that share of the patches first gets an image synthesised from its labels
+    (:mod:`lib.data.synthesis`), deformed and augmented like a real one."""
     return [
         *patch_sampling(preset, num_samples),
+        *(synthesis(synthesis_prob) if synthesis_prob > 0 else []),
         *spatial_augmentation(preset),
         *intensity_augmentation(preset),
         *mirroring(preset),

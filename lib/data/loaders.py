@@ -35,7 +35,12 @@ def sampling_preparation(preset: ModelPreset) -> list:
 
 
 def training_loader(
-    items: Sequence[dict], preset: ModelPreset, batch_size: int = 1, num_samples: int = 2, cache: bool = True
+    items: Sequence[dict],
+    preset: ModelPreset,
+    batch_size: int = 1,
+    num_samples: int = 2,
+    cache: bool = True,
+    synthesis_prob: float = 0.0,
 ) -> DataLoader:
     """Loader over ``items`` ({"image": path, "label": path}) yielding augmented patch batches.
 
@@ -48,7 +53,7 @@ def training_loader(
             loading(KEYS),
             preprocessing(preset, "image", "label"),
             *sampling_preparation(preset),
-            *augmentation(preset, num_samples),
+            *augmentation(preset, num_samples, synthesis_prob),
             # plain tensors: MetaTensor's metadata handling costs ~9 % of a CPU training step
             EnsureTyped(keys=KEYS, track_meta=False),
         ]

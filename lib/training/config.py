@@ -4,7 +4,7 @@ The server's ``/info`` lists (:func:`info_options`), the request parser (:meth:`
 the CLI's arguments (``python -m lib.train``) and the engine all read this dataclass; the key names are
 the same everywhere. The defaults are chosen for a user's own model trained from a few labelled scans on
 a CPU workstation: a time budget, a schedule sized from the number of training cases, validation every
-few dozen optimizer steps and AdamW at 1e-3 (``docs``: the training recipe).
+few dozen optimizer steps and AdamW at 2e-3 (``docs``: the training recipe).
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class TrainConfig(Options):
         choices=tuple(OPTIMIZER_DEFAULTS),
     )
     lr: float = _option(
-        1e-3,
-        "peak learning rate; 1e-3 suits AdamW/Adam from scratch and for "
+        2e-3,
+        "peak learning rate; 2e-3 suits AdamW/Adam from scratch and for "
         "fine-tuning on a few cases, SGD wants about 1e-2",
         low=1e-7,
         high=0.5,
@@ -90,6 +90,13 @@ class TrainConfig(Options):
     )
     num_samples: int = _option(
         2, "patches drawn per image and batch (centred on each class alike)", low=1, high=16
+    )
+    synthesis: float = _option(
+        0.0,
+        "share of training patches whose image is replaced by one synthesised from its labels (random "
+        "contrast, resolution, bias field, noise: SynthSeg-style domain randomisation); 0 = off",
+        low=0,
+        high=1,
     )
     val_split: float = _option(
         0.2,

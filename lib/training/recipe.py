@@ -84,7 +84,11 @@ def run_training(
         network,
         config,
         training_loader(
-            train_items, preset, batch_size=config.train_batch_size, num_samples=config.num_samples
+            train_items,
+            preset,
+            batch_size=config.train_batch_size,
+            num_samples=config.num_samples,
+            synthesis_prob=config.synthesis,
         ),
         validation_cases(split["val"], preset),
         preset.labels,
