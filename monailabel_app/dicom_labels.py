@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from monailabel.datastore.utils.colors import GENERIC_ANATOMY_COLORS
 from monailabel.datastore.utils.convert import binary_to_image, dicom_to_nifti
 
+from lib.io.atomic import atomic_path
 from lib.io.dicom_seg import write_dicom_seg
 from lib.io.errors import root_cause
 from lib.io.validate import InvalidUpload, check_label, read_volume
@@ -91,8 +92,8 @@ def convert_series(series_dir: str, nifti_path: str) -> None:
         name = os.path.basename(series_dir)
         raise HTTPException(422, f"cannot read DICOM series {name!r}: {root_cause(e)}") from None
     try:
-        shutil.move(tmp, nifti_path + ".part")
-        os.replace(nifti_path + ".part", nifti_path)
+        with atomic_path(nifti_path, suffix=".nii.gz") as part:
+            shutil.move(tmp, part)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
