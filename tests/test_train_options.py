@@ -19,7 +19,7 @@ from lib.networks.unet import build_unet
 from lib.planning.definitions import preset_definition, resolve_definitions
 from lib.planning.plan_store import PlanStore
 from lib.planning.presets import CT_ORGANS, PRESETS, XRAY_LUNGS, shipped_checkpoint
-from lib.training.config import TARGET_STEPS, TrainConfig, info_options
+from lib.training.config import TARGET_STEPS, TrainConfig
 from lib.training.engine import Trainer
 from lib.training.recipe import run_training
 from monailabel_app.tasks.train import SegmentationTrain, parse_options
@@ -55,7 +55,7 @@ ALTERNATIVES = {
 
 
 def test_info_lists_every_option_with_its_default_first():
-    info = info_options()
+    info = TrainConfig.info()
     assert list(info) == [f.name for f in fields(TrainConfig)] == list(ALTERNATIVES)
     default = TrainConfig()
     for name, value in info.items():
@@ -139,7 +139,7 @@ ENGINE_OBSERVERS = {
 @pytest.mark.parametrize("name", list(ENGINE_OBSERVERS))
 def test_engine_options_change_what_the_engine_does(name, tmp_path):
     base, observe = ENGINE_OBSERVERS[name]
-    changed = TrainConfig.from_request(
+    changed = TrainConfig.from_mapping(
         {**{f.name: getattr(base, f.name) for f in fields(base)}, name: ALTERNATIVES[name]}
     )
     before, after = observe(_trainer(base, tmp_path / "a")), observe(_trainer(changed, tmp_path / "b"))
@@ -192,7 +192,7 @@ def base_run(tmp_path_factory):
     ],
 )
 def test_data_options_change_what_the_recipe_does(name, observe, base_run, tmp_path):
-    config = TrainConfig.from_request({**DATA_BASE.__dict__, name: ALTERNATIVES[name]})
+    config = TrainConfig.from_mapping({**DATA_BASE.__dict__, name: ALTERNATIVES[name]})
     result, version, split, _ = _run(config, tmp_path, datastore_items(str(XRAY))[:5])
     assert version == 1 and result.stop_reason == base_run[0].stop_reason == "time_budget"
     before, after = observe(base_run[0], base_run[2]), observe(result, split)

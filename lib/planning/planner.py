@@ -43,7 +43,7 @@ MIN_FEATURE_MAP = 4
 class PlanBudget:
     """CPU limits the plan must respect. The full-resolution stage makes a voxel about three times
     as dear as in the shipped models (whose first layer downsamples), so the patch volume is 64^3,
-    which trains at about 3.5 patches/s on a 2-core CPU; four poolings; 8 -> 256 features."""
+    the size of one 128 x 128 x 32 patch of theirs in compute; four poolings; 8 -> 256 features."""
 
     max_patch_voxels: int = 64**3
     max_pools: int = 4

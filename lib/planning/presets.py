@@ -162,14 +162,8 @@ def can_warm_start(plan: ModelPreset, shipped: ModelPreset) -> bool:
     False
     """
     keys = ("arch", "channels", "strides", "num_res_units")
-    same_network = all(
-        _as_lists(plan.network.get(k)) == _as_lists(shipped.network.get(k)) for k in keys
-    )
+    same_network = all(plan.network.get(k) == shipped.network.get(k) for k in keys)
     return plan.modality == shipped.modality and plan.spatial_dims == shipped.spatial_dims and same_network
-
-
-def _as_lists(value: Any) -> Any:
-    return [_as_lists(v) for v in value] if isinstance(value, list | tuple) else value
 
 
 def plan_summary(plan: ModelPreset) -> dict[str, Any]:

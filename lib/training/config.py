@@ -1,18 +1,17 @@
 """Every training option in one typed place: its default, its valid values and a one-line help.
 
-The server's ``/info`` lists (:func:`info_options`), the request parser (:meth:`TrainConfig.from_request`),
-the CLI's arguments (``python -m lib.train``) and the engine all read this dataclass; the key names are
-the same everywhere. The defaults are chosen for a user's own model trained from a few labelled scans on
-a CPU workstation: a time budget, a schedule sized from the number of training cases, validation every
-few dozen optimizer steps and AdamW at 2e-3 (``docs``: the training recipe).
+The server's ``/info`` lists (:meth:`TrainConfig.info`), the request parser
+(:meth:`TrainConfig.from_mapping`), the CLI's arguments (``python -m lib.train``) and the engine all
+read this dataclass; the key names are the same everywhere. The defaults are chosen for a user's own
+model trained from a few labelled scans on a CPU workstation: a time budget, a schedule sized from the
+number of training cases, validation every few dozen optimizer steps and AdamW at 2e-3 (``docs``: the
+training recipe).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from lib.io.options import Options
 from lib.io.options import option as _option
@@ -129,12 +128,6 @@ class TrainConfig(Options):
         if self.max_epochs and self.warmup_epochs >= self.max_epochs:
             raise ValueError("invalid train option warmup_epochs: must be below max_epochs")
 
-    @classmethod
-    def from_request(cls, request: Mapping[str, Any]) -> TrainConfig:
-        """Options of a /train request (numbers and booleans may be strings, a list means its first
-        entry); keys that are not options are ignored."""
-        return cls.from_mapping(request)
-
     def epochs_for(self, steps_per_epoch: int) -> int:
         """``max_epochs``, or for 0 the epochs that make about ``TARGET_STEPS`` optimizer steps."""
         return self.max_epochs or max(1, math.ceil(TARGET_STEPS / max(steps_per_epoch, 1)))
@@ -142,8 +135,3 @@ class TrainConfig(Options):
     def val_interval_for(self, steps_per_epoch: int) -> int:
         """``val_interval``, or for 0 the epochs that make about ``VAL_EVERY_STEPS`` optimizer steps."""
         return self.val_interval or max(1, round(VAL_EVERY_STEPS / max(steps_per_epoch, 1)))
-
-
-def info_options() -> dict[str, Any]:
-    """The training options as MONAI Label's ``/info`` shows them (:meth:`Options.info`)."""
-    return TrainConfig.info()

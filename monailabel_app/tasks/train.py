@@ -21,7 +21,7 @@ from lib.planning.fingerprint import fingerprint
 from lib.planning.plan_store import PlanStore
 from lib.planning.planner import plan_model
 from lib.planning.presets import ModelPreset, can_warm_start, plan_summary
-from lib.training.config import TrainConfig, info_options
+from lib.training.config import TrainConfig
 from lib.training.distributed import rank_and_world, run_distributed
 from lib.training.recipe import run_training
 from lib.training.result import EpochStats, TrainResult
@@ -49,7 +49,7 @@ def yield_cpu_to_serving() -> None:
 def parse_options(request: dict[str, Any]) -> TrainConfig:
     """The request's train options (strings accepted) as a validated TrainConfig; ``ValueError`` names
     the offending option."""
-    return TrainConfig.from_request(request)
+    return TrainConfig.from_mapping(request)
 
 
 class SegmentationTrain(TrainTask):
@@ -83,7 +83,7 @@ class SegmentationTrain(TrainTask):
         return str(self.store.root / "train_stats.json")
 
     def config(self) -> dict[str, Any]:
-        return info_options()
+        return TrainConfig.info()
 
     def stats(self) -> dict[str, Any]:
         try:
