@@ -3,6 +3,10 @@
     python -m lib.train --preset ct_organs --data sample-data/ct --model-dir runs/ct_organs \
         --max-epochs 160 --max-minutes 0 --export monailabel_app/pretrained/ct_organs.pt
 
+``--interactive`` trains the preset's click-guided twin instead (``<preset>_deepedit``: simulated click
+rounds, :mod:`lib.interactive.training`), best started from the preset's checkpoint with ``--init``
+(its guidance inputs start at zero); its held-out table scores the auto mode (no clicks).
+
 The training options and their defaults are the server's (``lib.training.config``), spelled with
 dashes (``--max-epochs``, ``--train-batch-size``, ...); ``--epochs`` and ``--batch-size`` are kept as
 older spellings.
@@ -32,7 +36,7 @@ from lib.io.model_store import ModelStore, save_atomic
 from lib.io.options import parse_bool
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.planning.presets import PRESETS, ModelPreset, get_preset, load_model
+from lib.planning.presets import PRESETS, ModelPreset, get_preset, interactive_twin, load_model
 from lib.training.config import TrainConfig
 from lib.training.recipe import run_training
 
@@ -91,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patch", type=int, nargs="+", help="override the preset's patch size (voxels)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
     parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
+    parser.add_argument("--interactive", action="store_true", help="train the preset's click-guided twin")
     parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
     parser.add_argument(
         "--evaluate",
@@ -107,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
 
     preset = get_preset(args.preset)
+    if args.interactive:
+        preset = interactive_twin(preset)
     if args.spacing or args.patch:  # e.g. a coarse first stage before fine-tuning at the preset's grid
         preset = replace(
             preset,

@@ -44,12 +44,12 @@ from monailabel_app.server_wiring import wire_running_server  # noqa: E402
 from monailabel_app.tasks.activelearning import Epistemic, EpistemicScorer, EpistemicScoring  # noqa: E402
 from monailabel_app.tasks.batch_infer import SegmentationBatchInfer, selected_images  # noqa: E402
 from monailabel_app.tasks.infer import ModelNotTrained, SegmentationInfer  # noqa: E402
+from monailabel_app.tasks.interactive import InteractiveInfer  # noqa: E402
 from monailabel_app.tasks.options import check_infer_request  # noqa: E402
 from monailabel_app.tasks.scoring import ModelMetrics  # noqa: E402
 from monailabel_app.tasks.train import SegmentationTrain, parse_options  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
 
 
 def resolve_backend(conf_value: str) -> str:
@@ -73,6 +73,10 @@ class SegmentationApp(MONAILabelApp):
             d.name: d for d in resolve_definitions(self.options.model_conf())
         }
         self.model_names = list(self.definitions)
+        # (model name, interactive): every model, then its click-guided twin unless --conf interactive false
+        self.served = [(n, False) for n in self.model_names]
+        if self.options.interactive:
+            self.served += [(n, True) for n in self.model_names]
         self.model_dir = self.options.model_dir
         self.keep_versions = self.options.keep_versions
         self.backend = resolve_backend(self.options.backend)
@@ -88,7 +92,7 @@ class SegmentationApp(MONAILabelApp):
         # MONAI Label re-runs every scoring method after each next-sample and training by default;
         # a full metrics pass per click is too heavy for a CPU server, so it is opt-in here.
         self._auto_update_scoring = self.options.auto_update_scoring
-        uploads = {n: (self._plans(n), self._store(n)) for n in self.model_names}
+        uploads = {self._plans(*m).name: (self._plans(*m), self._store(*m)) for m in self.served}
         wire_running_server(
             max_body_size=int(self.options.max_upload_mb * 2**20),
             replacements={
@@ -121,15 +125,17 @@ class SegmentationApp(MONAILabelApp):
             read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY,
         )
 
-    def _store(self, name: str) -> ModelStore:
-        return ModelStore(os.path.join(self.model_dir, name), keep=self.keep_versions)
+    def _store(self, name: str, interactive: bool = False) -> ModelStore:
+        return ModelStore(
+            os.path.join(self.model_dir, self._plans(name, interactive).name), keep=self.keep_versions
+        )
 
-    def _plans(self, name: str) -> PlanStore:
-        return PlanStore(self.definitions[name], os.path.join(self.model_dir, name))
+    def _plans(self, name: str, interactive: bool = False) -> PlanStore:
+        return PlanStore(self.definitions[name], os.path.join(self.model_dir, name), interactive)
 
-    def _default_checkpoint(self, name: str) -> str | None:
-        """The shipped checkpoint of a built-in preset; user models have none."""
-        path = shipped_checkpoint(name)
+    def _default_checkpoint(self, name: str, interactive: bool = False) -> str | None:
+        """The shipped checkpoint of a built-in preset (or of its twin); user models have none."""
+        path = shipped_checkpoint(self._plans(name, interactive).name)
         return str(path) if path else None
 
     def init_infers(self) -> dict[str, Any]:
@@ -140,15 +146,15 @@ class SegmentationApp(MONAILabelApp):
             else None
         )
         return {
-            name: SegmentationInfer(
-                self._plans(name),
-                self._store(name),
-                self._default_checkpoint(name),
+            self._plans(name, interactive).name: (InteractiveInfer if interactive else SegmentationInfer)(
+                self._plans(name, interactive),
+                self._store(name, interactive),
+                self._default_checkpoint(name, interactive),
                 self.backend,
                 parity,
                 self.max_voxels,
             )
-            for name in self.model_names
+            for name, interactive in self.served
         }
 
     def init_batch_infer(self) -> SegmentationBatchInfer:
@@ -173,10 +179,14 @@ class SegmentationApp(MONAILabelApp):
         # a user model's first training may warm-start from a shipped model of the same modality
         shipped = [(p, self._default_checkpoint(p.name)) for p in PRESETS.values()]
         return {
-            name: SegmentationTrain(
-                self._plans(name), self._store(name), self._default_checkpoint(name), shipped
+            self._plans(name, interactive).name: SegmentationTrain(
+                self._plans(name, interactive),
+                self._store(name, interactive),
+                self._default_checkpoint(name, interactive),
+                shipped,
+                base=(self._store(name), self._default_checkpoint(name)) if interactive else None,
             )
-            for name in self.model_names
+            for name, interactive in self.served
         }
 
     def _scorer(self) -> EpistemicScorer:

@@ -80,6 +80,28 @@ def test_declared_model_cold_start_plan_train_and_label_added(tmp_path):
         ref = nib.load(studies / "case_1.nii.gz")
         assert out.shape == ref.shape and np.allclose(out.affine, ref.affine)
         assert params["model_version"] == 1 and params["label_names"] == {"organ_a": 1, "organ_b": 2}
+
+        # the interactive twin: listed as deepedit and untrained, trained from the Train button starting
+        # from the published segmentation model (its guidance inputs at zero), then it takes clicks
+        twin = client.info()["models"]["my_organs_deepedit"]
+        assert twin["type"] == "deepedit" and twin["trained"] is False
+        assert twin["labels"] == {"background": 0, "organ_a": 1, "organ_b": 2}
+        assert twin["plan"]["spacing"] == plan["spacing"] and "click-guidance" in twin["plan"]["inputs"]
+        r = requests.post(f"{server.url}/infer/my_organs_deepedit?image=case_0", timeout=60)
+        assert r.status_code == 409
+        client.train_start("my_organs_deepedit", TRAIN)
+        assert wait_for_task(server.url)["status"] == "DONE", server.tail()
+        stats = client.info()["train_stats"]["my_organs_deepedit"]
+        assert stats["published_version"] == 1 and stats["pretrained"]["checkpoint"] == "v0001.pt", stats
+        assert "added input channels start at zero" in stats["pretrained"]["report"]
+        auto_file, _ = client.infer("my_organs_deepedit", "case_1", {})
+        clicks = {"organ_a": [[14, 20, 12]], "organ_b": [], "label": "organ_a"}
+        clicked_file, params = client.infer("my_organs_deepedit", "case_1", clicks)
+        auto, clicked = (np.asarray(nib.load(f).dataobj) for f in (auto_file, clicked_file))
+        assert clicked.shape == ref.shape and params["model_version"] == 1
+        assert params["latencies"]["cached_image"] == 1.0  # the image was preprocessed once
+        rest = clicked != 1  # organ_b and the background stay as the last answer had them
+        assert np.array_equal(clicked[rest], np.where(auto == 1, 0, auto)[rest])
     finally:
         server.stop()
 

@@ -11,7 +11,9 @@ whole volume), in nnU-Net's order and with probabilities close to its defaults:
   field, gamma (0.7-1.5, also on the inverted image), all on their own probabilities;
 * mirroring: only along axes that cannot swap a left organ for a right one, see :func:`mirror_axes`;
 * optionally (train option ``synthesis``), before all of these, an image synthesised from the patch's
-  labels in place of the real one (SynthSeg-style domain randomisation, :mod:`lib.data.synthesis`).
+  labels in place of the real one (SynthSeg-style domain randomisation, :mod:`lib.data.synthesis`);
+* for an interactive plan, after all of these, the first clicks' guidance channels drawn from the
+  augmented patch's label (:class:`lib.interactive.simulation.RandClickGuidanced`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from monai.transforms import (
 )
 
 from lib.data.synthesis import synthesis
+from lib.interactive.simulation import RandClickGuidanced
 from lib.planning.presets import ModelPreset
 
 KEYS = ("image", "label")
@@ -136,11 +139,13 @@ def mirroring(preset: ModelPreset) -> list:
 def augmentation(preset: ModelPreset, num_samples: int, synthesis_prob: float = 0.0) -> list:
     """The whole random part of the training chain, from patch sampling on; with ``synthesis_prob`` > 0
     that share of the patches first gets an image synthesised from its labels
-    (:mod:`lib.data.synthesis`), deformed and augmented like a real one."""
+    (:mod:`lib.data.synthesis`), deformed and augmented like a real one. An interactive plan's
+    patches end with their click guidance (image (1 + N + 1, *patch))."""
     return [
         *patch_sampling(preset, num_samples),
         *(synthesis(synthesis_prob) if synthesis_prob > 0 else []),
         *spatial_augmentation(preset),
         *intensity_augmentation(preset),
         *mirroring(preset),
+        *([RandClickGuidanced(preset.labels)] if preset.interactive else []),
     ]

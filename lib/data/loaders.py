@@ -10,6 +10,8 @@ from monai.data import CacheDataset, DataLoader, Dataset
 from monai.transforms import ClassesToIndicesd, Compose, EnsureTyped, SpatialPadd
 
 from lib.data.augmentation import INDEX_KEY, KEYS, augmentation
+from lib.interactive.guidance import Clicks
+from lib.interactive.training import validation_clicks, with_guidance
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
@@ -70,12 +72,21 @@ def validation_cases(items: Sequence[dict], preset: ModelPreset) -> list[dict]:
     """Validation cases as the engine scores them: the preprocessed image and label on the working grid
     ("image" float (1, *spatial) MetaTensor carrying its affine, "label" uint8 (1, *spatial)), plus the
     label as annotated ("reference": uint8 array on its own grid, "reference_affine": its 4x4
-    voxel->world matrix), against which the served (restored) prediction is scored."""
+    voxel->world matrix), against which the served (restored) prediction is scored. An interactive
+    plan gets each case twice, its image with the guidance channels of no clicks (the auto mode) and of
+    one click per label (:func:`lib.interactive.training.validation_clicks`), so a twin is selected for
+    both."""
     load, pre = loading(KEYS), preprocessing(preset, "image", "label")
     cases = []
     for item in items:
         data = load(dict(item))
         reference = np.asarray(data["label"][0], np.uint8)
         reference_affine = np.asarray(data["label"].affine, np.float64)
-        cases.append({**pre(data), "reference": reference, "reference_affine": reference_affine})
+        case = {**pre(data), "reference": reference, "reference_affine": reference_affine}
+        if not preset.interactive:
+            cases.append(case)
+            continue
+        truth = np.asarray(case["label"][0])
+        for clicks in (Clicks(), validation_clicks(truth, preset.labels)):
+            cases.append({**case, "image": with_guidance(case["image"], clicks, preset.labels)})
     return cases

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -57,9 +57,13 @@ def predict_logits(
     return out[0].float()
 
 
-def keep_largest_components(logits: torch.Tensor) -> np.ndarray:
+def keep_largest_components(
+    logits: torch.Tensor, keep: Mapping[int, Sequence[Sequence[int]]] | None = None
+) -> np.ndarray:
     """Suppress every connected component of each foreground class but its largest (in place) and
     return the argmax label of the suppressed scores (uint8, what :func:`restore_labels` reuses).
+    ``keep`` ({class: voxel indices}, e.g. an annotator's clicks) also keeps each component of a class
+    that holds one of its points.
 
     Works on the argmax of ``logits`` (C, *spatial), each class inside its own bounding box; voxels
     of a dropped component get that class's score lowered below every other score, so the restored
@@ -80,12 +84,25 @@ def keep_largest_components(logits: torch.Tensor) -> np.ndarray:
             if n <= 1:
                 continue
             sizes = np.bincount(comps.ravel())[1:]
-            drop = (comps > 0) & (comps != 1 + int(sizes.argmax()))
+            kept = {1 + int(sizes.argmax())} | _components_at(comps, box, (keep or {}).get(c, ()))
+            drop = (comps > 0) & ~np.isin(comps, list(kept))
+            if not drop.any():
+                continue
             scores = logits[(slice(None), *box)]
             scores[c][torch.from_numpy(drop)] = floor
             label[box][drop] = class_argmax(scores[:, torch.from_numpy(drop)])
             changed = True
     return label
+
+
+def _components_at(comps: np.ndarray, box: tuple[slice, ...], points: Sequence[Sequence[int]]) -> set[int]:
+    """Component numbers of ``comps`` (a labelled crop at ``box``) at ``points`` (full-grid indices)."""
+    found = set()
+    for p in points:
+        local = tuple(int(i) - s.start for i, s in zip(p, box, strict=True))
+        if all(0 <= i < n for i, n in zip(local, comps.shape, strict=True)) and comps[local]:
+            found.add(int(comps[local]))
+    return found
 
 
 @dataclass
@@ -187,6 +204,27 @@ class Predictor:
         """
         return self._prepare(self._read(image_path))
 
+    def logits(
+        self, image: torch.Tensor, config: InferConfig | None = None, guidance: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """Sliding-window scores (C, *spatial) for a preprocessed ``image`` (1, *spatial). An interactive
+        plan's network also reads ``guidance`` (its click channels, (C, *spatial)); without it they are
+        zero: the auto mode."""
+        config = config or self.config
+        if self.preset.interactive:
+            extra = (self.preset.in_channels - 1, *image.shape[1:])
+            clicks = (
+                torch.zeros(extra) if guidance is None else torch.as_tensor(guidance, dtype=torch.float32)
+            )
+            if tuple(clicks.shape) != extra:
+                raise ValueError(f"guidance must have shape {extra}, got {tuple(clicks.shape)}")
+            image = torch.cat([image, clicks.to(image.dtype)])
+        elif guidance is not None:
+            raise ValueError(f"{self.preset.name} is not interactive: it reads no click guidance")
+        return predict_logits(
+            self.runner, image, self.preset.patch_size, self.backend, config.sw_batch_size, config.overlap
+        )
+
     def __call__(self, image_path: str, config: InferConfig | None = None) -> Prediction:
         """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder) with ``config``
         (default: the predictor's). A (near-)constant image, or one that preprocessing leaves blank,
@@ -205,9 +243,7 @@ class Predictor:
             return Prediction(empty, affine, {"pre": time.perf_counter() - t0}, note)
         t1 = time.perf_counter()
         config = config or self.config
-        logits = predict_logits(
-            self.runner, image, self.preset.patch_size, self.backend, config.sw_batch_size, config.overlap
-        )
+        logits = self.logits(image, config)
         t2 = time.perf_counter()
         working_label = keep_largest_components(logits) if config.largest_component else None
         t3 = time.perf_counter()

@@ -23,11 +23,14 @@ class LoadReport:
     total: int
     skipped: dict[str, str] = field(default_factory=dict)
     new_labels: list[str] = field(default_factory=list)
+    widened: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         line = f"loaded {len(self.loaded)}/{self.total} tensors"
         if self.new_labels:
             line += f"; output channels of new labels start fresh: {', '.join(self.new_labels)}"
+        if self.widened:
+            line += f"; added input channels start at zero in {', '.join(self.widened)}"
         if self.skipped:
             line += "; skipped " + ", ".join(f"{name} ({why})" for name, why in self.skipped.items())
         return line
@@ -71,6 +74,24 @@ def _label_channels(
     return out
 
 
+def _widened_inputs(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+    """``target``-shaped weights whose first input channels are ``source``'s and whose added ones are
+    zero, when the two differ only in the input-channel axis (1) and ``target`` has more; else None.
+    A network given extra inputs this way (e.g. click guidance beside the image) computes exactly what
+    the source network did while those inputs are zero.
+
+    >>> _widened_inputs(torch.ones(2, 1, 3), torch.empty(2, 3, 3))[0].tolist()
+    [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    """
+    if source.ndim != target.ndim or source.ndim < 2 or source.shape[1] >= target.shape[1]:
+        return None
+    if source.shape[:1] + source.shape[2:] != target.shape[:1] + target.shape[2:]:
+        return None
+    out = torch.zeros_like(target)
+    out[:, : source.shape[1]] = source.to(target.dtype)
+    return out
+
+
 def load_pretrained(
     model: nn.Module,
     source: str | os.PathLike[str] | Mapping[str, Any],
@@ -91,21 +112,25 @@ def load_pretrained(
     (``labels`` or ``plan["labels"]``): output-layer tensors that differ only in their label axes
     keep the channels of the labels both share (matched by name) and new labels start fresh, e.g.
     after a label was added to a model. Without it, a label-set change just skips those tensors.
+    Input-layer tensors of a model with more input channels than the checkpoint's (an interactive
+    twin started from its segmentation model) keep the checkpoint's channels and start the added ones
+    at zero (reported as widened), so the model starts out computing what the checkpoint did.
     """
     raw = source if isinstance(source, Mapping) else torch.load(source, map_location="cpu", weights_only=True)
     checkpoint = _state_dict(raw)
     old_labels = raw.get("labels") or (raw.get("plan") or {}).get("labels")
     remap = labels is not None and old_labels is not None and dict(old_labels) != dict(labels)
     target = model.state_dict()
-    loadable, skipped, mismatched = {}, {}, []
+    loadable, skipped, mismatched, widened = {}, {}, [], []
     for name, tensor in target.items():
-        merged = (
-            _label_channels(checkpoint[name], tensor, old_labels, labels)
-            if remap and name in checkpoint and checkpoint[name].shape != tensor.shape
-            else None
-        )
+        differs = name in checkpoint and checkpoint[name].shape != tensor.shape
+        merged = _label_channels(checkpoint[name], tensor, old_labels, labels) if remap and differs else None
+        wide = _widened_inputs(checkpoint[name], tensor) if differs and merged is None else None
         if merged is not None:
             loadable[name] = merged
+        elif wide is not None and not strict_shapes:
+            loadable[name] = wide
+            widened.append(name)
         elif name not in checkpoint:
             skipped[name] = "missing in checkpoint"
         elif checkpoint[name].shape != tensor.shape:
@@ -121,4 +146,6 @@ def load_pretrained(
         )
     model.load_state_dict(loadable, strict=False)
     new = [name for name in labels if name not in old_labels] if remap else []
-    return LoadReport(loaded=list(loadable), total=len(target), skipped=skipped, new_labels=new)
+    return LoadReport(
+        loaded=list(loadable), total=len(target), skipped=skipped, new_labels=new, widened=widened
+    )

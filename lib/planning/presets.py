@@ -20,6 +20,8 @@ import torch
 from lib.networks.unet import build_unet
 
 MODALITIES = ("CT", "MR", "XR")
+#: the interactive twin of model ``m`` is served and trained as ``m + TWIN_SUFFIX``
+TWIN_SUFFIX = "_deepedit"
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class ModelPreset:
     size) instead resize every image to ``working_size`` pixels. ``intensity`` is ``{"scheme": name,
     **parameters}`` (see :mod:`lib.preprocessing.normalization`); ``network`` the keyword arguments of
     :func:`lib.networks.unet.build_unet`; ``fingerprint`` the dataset summary a planned model was
-    derived from (empty for hand-written presets).
+    derived from (empty for hand-written presets). ``interactive``: the click-guided twin of the plan
+    (DeepEdit-style, :func:`interactive_twin`), whose network also reads one guidance channel per
+    class (background included) beside the image.
     """
 
     name: str
@@ -45,11 +49,17 @@ class ModelPreset:
     network: dict[str, Any] = field(default_factory=dict)
     working_size: tuple[int, ...] | None = None
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    interactive: bool = False
 
     @property
     def out_channels(self) -> int:
         """Background plus one channel per label (labels are contiguous 1..N)."""
         return len(self.labels) + 1
+
+    @property
+    def in_channels(self) -> int:
+        """The image, plus for an interactive plan one click-guidance channel per output class."""
+        return 1 + (self.out_channels if self.interactive else 0)
 
     def __post_init__(self) -> None:
         if sorted(self.labels.values()) != list(range(1, len(self.labels) + 1)):
@@ -71,9 +81,7 @@ class ModelPreset:
         network = dict(data.get("network", {}))
         for key in ("channels", "strides"):
             if key in network:
-                network[key] = tuple(
-                    tuple(s) if isinstance(s, list) else s for s in network[key]
-                )
+                network[key] = tuple(tuple(s) if isinstance(s, list) else s for s in network[key])
         working = data.get("working_size")
         return cls(
             name=data["name"],
@@ -87,6 +95,7 @@ class ModelPreset:
             network=network,
             working_size=tuple(int(w) for w in working) if working else None,
             fingerprint=dict(data.get("fingerprint", {})),
+            interactive=bool(data.get("interactive", False)),
         )
 
 
@@ -135,8 +144,9 @@ SHIPPED_DIR = Path(__file__).resolve().parents[2] / "monailabel_app" / "pretrain
 
 
 def shipped_checkpoint(name: str) -> Path | None:
-    """The shipped checkpoint of built-in preset ``name`` (None for other names)."""
-    return SHIPPED_DIR / f"{name}.pt" if name in PRESETS else None
+    """Where the shipped checkpoint of built-in preset ``name``, or of its interactive twin, is (None
+    for other names; the file may not exist, e.g. for a twin nobody trained and shipped)."""
+    return SHIPPED_DIR / f"{name}.pt" if name.removesuffix(TWIN_SUFFIX) in PRESETS else None
 
 
 def get_preset(name: str) -> ModelPreset:
@@ -148,8 +158,24 @@ def get_preset(name: str) -> ModelPreset:
 
 
 def build_network(preset: ModelPreset) -> torch.nn.Module:
-    """The plan's U-Net (one input channel, background + one output channel per label)."""
-    return build_unet(preset.spatial_dims, 1, preset.out_channels, **preset.network)
+    """The plan's U-Net (``preset.in_channels`` inputs, background + one output channel per label)."""
+    return build_unet(preset.spatial_dims, preset.in_channels, preset.out_channels, **preset.network)
+
+
+def interactive_twin(plan: ModelPreset) -> ModelPreset:
+    """The click-guided twin of ``plan``: the same grid, normalisation, labels and network, with the
+    guidance channels added to its input and the name ``plan.name + TWIN_SUFFIX``.
+
+    >>> twin = interactive_twin(CT_ORGANS)
+    >>> twin.name, twin.in_channels, twin.out_channels, twin.spacing == CT_ORGANS.spacing
+    ('ct_organs_deepedit', 6, 5, True)
+    """
+    return replace(
+        plan,
+        name=plan.name + TWIN_SUFFIX,
+        description=f"{plan.description} - interactive: clicks add or remove structures",
+        interactive=True,
+    )
 
 
 def can_warm_start(plan: ModelPreset, shipped: ModelPreset) -> bool:
@@ -177,6 +203,10 @@ def plan_summary(plan: ModelPreset) -> dict[str, Any]:
         "intensity": dict(plan.intensity),
         "network": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.network.items()},
     }
+    if plan.interactive:
+        summary["inputs"] = (
+            f"image + {plan.out_channels} click-guidance channels (background, then each label)"
+        )
     if plan.fingerprint:
         summary["planned_from"] = {
             "cases": plan.fingerprint.get("cases"),

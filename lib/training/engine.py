@@ -111,6 +111,9 @@ class Trainer:
     (1, *spatial) float MetaTensor and "label" (1, *spatial) integer tensor on the working grid,
     "reference" (the label on its own grid, integer array) and "reference_affine" (4x4).
     ``labels`` maps names to values 1..N. ``out_dir`` receives TensorBoard events and PNG panels.
+    ``prepare_batch`` (network, image, label) -> image, when given, changes each training batch's image
+    just before its step (an interactive twin's simulated click rounds,
+    :class:`lib.interactive.training.ClickRounds`).
     ``on_epoch`` is called with (EpochStats, TrainResult) after every epoch; ``should_stop`` is polled
     between epochs for a cancellation request. Under DDP every rank validates (weights are identical,
     so scheduler and early-stopping decisions agree), time-based decisions are rank 0's, and only the
@@ -136,6 +139,7 @@ class Trainer:
         on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         is_main: bool = True,
+        prepare_batch: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         # 3-D: channels-last memory, which trains the U-Nets here faster on a CPU (133 -> 182 epochs in
         # the 12 minutes of bench/own_task.py); the weights and what they compute are unchanged. Not under
@@ -155,6 +159,7 @@ class Trainer:
         self.device = torch.device(device)
         self.on_epoch = on_epoch
         self.should_stop = should_stop or (lambda: False)
+        self.prepare_batch = prepare_batch
         self.loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
         steps_per_epoch = math.ceil(len(train_loader) / config.accumulation_steps)
         self.epochs = max(config.epochs_for(steps_per_epoch), config.warmup_epochs + 1)
@@ -205,7 +210,10 @@ class Trainer:
         """(image, label) batches of one epoch, adding their patch count to ``seen[0]``."""
         for batch in self.train_loader:
             seen[0] += len(batch["image"])
-            yield batch["image"].to(memory_format=self.memory_format), batch["label"]
+            image = batch["image"].to(memory_format=self.memory_format)
+            if self.prepare_batch is not None:
+                image = self.prepare_batch(self.network, image.to(self.device), batch["label"])
+            yield image, batch["label"]
 
     def _keep_best(self, result: TrainResult, epoch: int, metric: float) -> None:
         result.best_epoch, result.best_dice = epoch, metric

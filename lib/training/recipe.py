@@ -13,6 +13,7 @@ from monai.utils import set_determinism
 
 from lib.data.loaders import training_loader, validation_cases
 from lib.data.split import PatientSplit
+from lib.interactive.training import ClickRounds
 from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network
@@ -97,6 +98,7 @@ def run_training(
         on_epoch=on_epoch if rank == 0 else None,
         should_stop=should_stop,
         is_main=rank == 0,
+        prepare_batch=ClickRounds(preset.labels, seed=seed + rank) if preset.interactive else None,
     )
     result = trainer.fit()
     if result.cancelled or result.best_state is None or rank != 0:

@@ -16,7 +16,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from lib.inference.backends import choose_backend
 from lib.inference.config import InferConfig
 from lib.inference.geometry import centre_patch
-from lib.inference.predictor import ImageReadError, Predictor
+from lib.inference.predictor import ImageReadError, Prediction, Predictor
 from lib.inference.writer import LABEL_DTYPES, WRITABLE_EXTENSIONS, write_label
 from lib.io.model_store import ModelStore
 from lib.planning.plan_store import PlanStore
@@ -57,7 +57,7 @@ class SegmentationInfer(InferTask):
             description=definition.description or (plan.description if plan else definition.name),
             config=InferConfig.info(),
         )
-        self.name = definition.name
+        self.name = plans.name
         self.plans = plans
         self.store = store
         self.default_checkpoint = default_checkpoint
@@ -160,6 +160,10 @@ class SegmentationInfer(InferTask):
         )
         return backend, runner
 
+    def predict(self, predictor: Predictor, request: dict[str, Any], options: InferConfig) -> Prediction:
+        """The label map for ``request``'s image (the whole-image segmentation)."""
+        return predictor(request["image"], options)
+
     def __call__(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         start = time.perf_counter()
         predictor, version = self.predictor()
@@ -171,7 +175,7 @@ class SegmentationInfer(InferTask):
         if dtype not in LABEL_DTYPES:
             raise ValueError(f"result_dtype must be one of {LABEL_DTYPES}, got {dtype!r}")
         options = InferConfig.from_mapping(request)  # the defaults are what /info lists
-        prediction = predictor(request["image"], options)
+        prediction = self.predict(predictor, request, options)
         t_write = time.perf_counter()
         fd, out = tempfile.mkstemp(suffix=ext, prefix="label-")
         os.close(fd)

@@ -60,7 +60,9 @@ class SegmentationTrain(TrainTask):
     start from the newest version (``pretrained``), else the shipped checkpoint: the preset's own, or
     for a user model the first of ``warm_start`` ((shipped plan, checkpoint) pairs) whose modality and
     network match its plan (:func:`~lib.planning.presets.can_warm_start`), loaded partially with the
-    report in the log and in ``train_stats``; without one it trains from scratch and says so.
+    report in the log and in ``train_stats``; without one it trains from scratch and says so. An
+    interactive twin without a version or shipped checkpoint of its own starts from its segmentation
+    model (``base``: that model's store and shipped checkpoint), its guidance inputs at zero.
     """
 
     def __init__(
@@ -69,14 +71,17 @@ class SegmentationTrain(TrainTask):
         store: ModelStore,
         default_checkpoint: str | None,
         warm_start: Sequence[tuple[ModelPreset, str | None]] = (),
+        base: tuple[ModelStore, str | None] | None = None,
     ) -> None:
         definition = plans.definition
-        super().__init__(f"Train {definition.name}: {definition.description or ', '.join(definition.labels)}")
-        self.name = definition.name
+        what = definition.description or ", ".join(definition.labels)
+        super().__init__(f"Train {plans.name}: {what}" + (" (interactive)" if plans.interactive else ""))
+        self.name = plans.name
         self.plans = plans
         self.store = store
         self.default_checkpoint = default_checkpoint
         self.warm_start = list(warm_start)
+        self.base = base
 
     @property
     def stats_file(self) -> str:
@@ -121,15 +126,19 @@ class SegmentationTrain(TrainTask):
             )
             self.plans.save(plan)
             logger.info("%s: planned from %d labelled images: %s", self.name, len(items), plan_summary(plan))
+            plan = self.plans.current()
         return plan
 
     def initial_weights(self, plan: ModelPreset) -> str | None:
-        """Newest published version, else the shipped checkpoint for this plan (None if there is none)."""
-        latest = self.store.latest()
-        if latest:
-            return str(latest[1])
-        if self.default_checkpoint:
-            return self.default_checkpoint if os.path.exists(self.default_checkpoint) else None
+        """Newest published version, else the shipped checkpoint for this plan, else (a twin) its
+        segmentation model's, else a matching shipped model (None if there is none)."""
+        stores = [(self.store, self.default_checkpoint), *([self.base] if self.base else [])]
+        for store, default in stores:
+            latest = store.latest()
+            if latest:
+                return str(latest[1])
+            if default and os.path.exists(default):
+                return default
         for shipped, path in self.warm_start:
             if path and os.path.exists(path) and can_warm_start(plan, shipped):
                 return path
