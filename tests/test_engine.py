@@ -146,6 +146,13 @@ def test_trainer_early_stops_and_cancels(tmp_path):
     # two validations no better than the starting weights: stop, and keep the starting weights
     assert result.stopped_early and len(result.epochs) == 2 and result.best_epoch == -1
     assert "starting weights are kept" in result.notes[0]
+    # a start that is no candidate (a twin's widened segmentation model) is validated, never kept
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+    result = Trainer(
+        net, cfg, loader, cases, {"box": 1}, (32, 32, 16), str(tmp_path), start_is_candidate=False
+    ).fit()
+    assert result.best_epoch == 0 and result.best_state is not None and not math.isnan(result.baseline_dice)
+    assert result.notes[0].startswith("kept epoch 0")
     calls = iter([False, False, True])
     result = Trainer(
         net,

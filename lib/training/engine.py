@@ -124,6 +124,8 @@ class Trainer:
     started from. A validation's selection score is the mean of its Dice and the previous trained
     validation's (one noisy case cannot crown a lucky epoch); a score counts as better when it exceeds
     the best by more than ``early_stop_delta``. Without validation cases the last epoch is kept.
+    ``start_is_candidate`` False (a twin started from its segmentation model, whose weights ignore
+    clicks) validates the starting weights for the record only; the best trained epoch is kept.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         is_main: bool = True,
         prepare_batch: Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        start_is_candidate: bool = True,
     ) -> None:
         # 3-D: channels-last memory, which trains the U-Nets here faster on a CPU (133 -> 182 epochs in
         # the 12 minutes of bench/own_task.py); the weights and what they compute are unchanged. Not under
@@ -160,6 +163,7 @@ class Trainer:
         self.on_epoch = on_epoch
         self.should_stop = should_stop or (lambda: False)
         self.prepare_batch = prepare_batch
+        self.start_is_candidate = start_is_candidate
         self.loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
         steps_per_epoch = math.ceil(len(train_loader) / config.accumulation_steps)
         self.epochs = max(config.epochs_for(steps_per_epoch), config.warmup_epochs + 1)
@@ -258,8 +262,9 @@ class Trainer:
                 t0 = time.perf_counter()
                 result.baseline_dice = record_validation(-1)
                 val_seconds = time.perf_counter() - t0
-                selector.step(result.baseline_dice)
-                self._keep_best(result, -1, result.baseline_dice)
+                if self.start_is_candidate:
+                    selector.step(result.baseline_dice)
+                    self._keep_best(result, -1, result.baseline_dice)
                 logger.info("starting weights: val dice %.4f (%.1fs)", result.baseline_dice, val_seconds)
             for epoch in range(self.epochs):
                 if self.should_stop():

@@ -60,7 +60,8 @@ def run_training(
 
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
     val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially (output
-    channels matched by label name) and its report logged. Inside a DDP process group each rank trains
+    channels matched by label name) and its report logged; weights widened to more inputs (a twin
+    started from its segmentation model) are not a candidate for publishing. Inside a DDP process group each rank trains
     on its shard of the training cases and only rank 0 publishes. Returns (result, published version
     or None when cancelled or not rank 0, split, the starting weights' load report or ``FROM_SCRATCH``).
     """
@@ -73,9 +74,10 @@ def run_training(
         raise ValueError("no training cases: label more images first")
     logger.info("split: %d train, %d val, %d test", *(len(split[k]) for k in ("train", "val", "test")))
     network = build_network(preset)
-    report = FROM_SCRATCH
+    report, widened = FROM_SCRATCH, False
     if pretrained is not None:
-        report = str(load_pretrained(network, pretrained, labels=preset.labels))
+        loaded = load_pretrained(network, pretrained, labels=preset.labels)
+        report, widened = str(loaded), bool(loaded.widened)
     logger.info("starting weights: %s", report)
     train_items = split["train"]
     if world_size > 1:
@@ -99,6 +101,7 @@ def run_training(
         should_stop=should_stop,
         is_main=rank == 0,
         prepare_batch=ClickRounds(preset.labels, seed=seed + rank) if preset.interactive else None,
+        start_is_candidate=not widened,  # a widened start is the segmentation model, not yet a twin
     )
     result = trainer.fit()
     if result.cancelled or result.best_state is None or rank != 0:

@@ -1,0 +1,75 @@
+"""End to end: the shipped interactive twin ``ct_organs_deepedit`` through the real server and the 3D
+Slicer plugin's client, sending clicks as Slicer's SmartEdit panel does (every label's landmarks, the
+``background`` segment's as background clicks, ``label`` the segment being edited)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import requests
+
+from tests.server import SAMPLE_CT, copy_datastore
+
+pytestmark = pytest.mark.server
+
+ORGANS = {"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4}
+TWIN = "ct_organs_deepedit"
+CASE = "case_006"  # held out from the shipped models
+
+
+def no_clicks() -> dict:
+    return {name: [] for name in [*ORGANS, "background"]}
+
+
+def deepest(mask: np.ndarray) -> list[int]:
+    from scipy import ndimage
+
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1]
+    return [int(i) for i in np.unravel_index(int(distance.argmax()), mask.shape)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, start_server):
+    root = tmp_path_factory.mktemp("deepedit")
+    studies = copy_datastore(SAMPLE_CT, root / "studies", [f"{CASE}.nii.gz"])
+    truth = np.asarray(nib.load(studies / "labels" / "final" / f"{CASE}.nii.gz").dataobj)
+    ref = nib.load(studies / f"{CASE}.nii.gz")
+    image = np.asarray(ref.dataobj).astype(np.int16)
+    # a missed organ: the left kidney made as dim as the fat around it; and a false positive: a block
+    # of spleen-like tissue against the spleen's lower tip
+    dimmed = image.copy()
+    dimmed[truth == ORGANS["kidney_left"]] = -60
+    nib.save(nib.Nifti1Image(dimmed, ref.affine), studies / "dimmed.nii.gz")
+    server = start_server(studies, root / "model", root / "server.log")
+    server.studies, server.truth, server.ref = studies, truth, ref
+    return server
+
+
+def test_info_lists_the_twin_as_deepedit(server, slicer_client):
+    info = slicer_client(server.url).info()
+    twin = info["models"][TWIN]
+    assert twin["type"] == "deepedit" and twin["trained"] is True and twin["model_version"] == "default"
+    assert twin["labels"] == {"background": 0, **ORGANS}
+    assert "background" in info["labels"]  # Slicer's SmartEdit sends the landmarks of these segments
+    assert twin["spacing"] == info["models"]["ct_organs"]["spacing"] and "click-guidance" in twin["plan"]["inputs"]
+    assert info["models"]["ct_organs"]["type"] == "segmentation" and TWIN in info["trainers"]
+
+
+@pytest.mark.parametrize(
+    "params, status, message",
+    [
+        ({"liver": [[10, 10]]}, 400, "every click needs 3 voxel indices"),
+        ({"liver": [[10, 10, 999]]}, 400, "outside the image"),
+        ({"pancreas": [[1, 2, 3]]}, 400, "clicks for unknown label 'pancreas'"),
+        ({"label": "pancreas"}, 400, "unknown label 'pancreas'"),
+        ({"liver": [[1.5, 2, 3]]}, 400, "a point is 2 or 3 voxel indices"),
+        ({"liver": [[1, 2, 3]], "spleen": [[1, 2, 3]]}, 400, "clicked both as 'liver' and as 'spleen'"),
+        ({"liver": [[1, 2, 3]], "reset_state": "maybe"}, 400, "reset_state"),
+    ],
+)
+def test_malformed_clicks_are_refused(server, params, status, message):
+    import json
+
+    r = requests.post(f"{server.url}/infer/{TWIN}?image={CASE}", data={"params": json.dumps(params)}, timeout=120)
+    assert r.status_code == status and message in r.json()["detail"], r.text
