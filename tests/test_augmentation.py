@@ -8,9 +8,9 @@ import torch
 from monai.transforms import ClassesToIndicesd, Compose
 
 from lib.data.augmentation import (
+    RandLateralMirrord,
     augmentation,
     intensity_augmentation,
-    RandLateralMirrord,
     lateral_labels,
     mirror_axes,
     mirror_swaps,

@@ -52,7 +52,10 @@ def test_info_lists_the_twin_as_deepedit(server, slicer_client):
     assert twin["type"] == "deepedit" and twin["trained"] is True and twin["model_version"] == "default"
     assert twin["labels"] == {"background": 0, **ORGANS}
     assert "background" in info["labels"]  # Slicer's SmartEdit sends the landmarks of these segments
-    assert twin["spacing"] == info["models"]["ct_organs"]["spacing"] and "click-guidance" in twin["plan"]["inputs"]
+    assert (
+        twin["spacing"] == info["models"]["ct_organs"]["spacing"]
+        and "click-guidance" in twin["plan"]["inputs"]
+    )
     assert info["models"]["ct_organs"]["type"] == "segmentation" and TWIN in info["trainers"]
 
 
@@ -71,5 +74,7 @@ def test_info_lists_the_twin_as_deepedit(server, slicer_client):
 def test_malformed_clicks_are_refused(server, params, status, message):
     import json
 
-    r = requests.post(f"{server.url}/infer/{TWIN}?image={CASE}", data={"params": json.dumps(params)}, timeout=120)
+    r = requests.post(
+        f"{server.url}/infer/{TWIN}?image={CASE}", data={"params": json.dumps(params)}, timeout=120
+    )
     assert r.status_code == status and message in r.json()["detail"], r.text

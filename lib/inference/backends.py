@@ -17,10 +17,13 @@ logger = logging.getLogger(__name__)
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def export_onnx(network: torch.nn.Module, path: str, spatial_dims: int, opset: int = 17) -> str:
-    """Export ``network`` to ONNX with dynamic batch and spatial axes; written atomically."""
+def export_onnx(
+    network: torch.nn.Module, path: str, spatial_dims: int, opset: int = 17, in_channels: int = 1
+) -> str:
+    """Export ``network`` (``in_channels`` inputs) to ONNX with dynamic batch and spatial axes; written
+    atomically."""
     network = network.eval()
-    example = torch.zeros((1, 1) + (32,) * spatial_dims)
+    example = torch.zeros((1, in_channels) + (32,) * spatial_dims)
     axes = {0: "batch", **{2 + i: f"d{i}" for i in range(spatial_dims)}}
     with atomic_path(path, suffix=".onnx") as tmp:
         torch.onnx.export(
@@ -37,7 +40,7 @@ def export_onnx(network: torch.nn.Module, path: str, spatial_dims: int, opset: i
 
 
 class OnnxRunner:
-    """An ONNX Runtime session called like the network: (B, 1, *spatial) tensor -> logits tensor."""
+    """An ONNX Runtime session called like the network: (B, C, *spatial) tensor -> logits tensor."""
 
     def __init__(self, path: str, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -79,8 +82,8 @@ def choose_backend(
 
     ``requested`` "auto" tries the available backends fastest first (bf16 where native, then fp32,
     which always serves); a named backend is checked too.
-    A backend whose agreement on ``sample`` (1, *spatial) is below ``threshold`` is refused (auto moves
-    on; a named one falls back to fp32 with a warning).
+    A backend whose agreement on ``sample`` (C, *spatial: the network's input) is below ``threshold``
+    is refused (auto moves on; a named one falls back to fp32 with a warning).
     """
     if requested not in BACKEND_CHOICES:
         raise ValueError(f"unknown backend {requested!r}; valid: {', '.join(BACKEND_CHOICES)}")
@@ -91,7 +94,9 @@ def choose_backend(
         if name == "fp32":
             return "fp32", network, report
         if name == "onnx":
-            runner: Runner = OnnxRunner(export_onnx(network, onnx_path, sample.ndim - 1))
+            runner: Runner = OnnxRunner(
+                export_onnx(network, onnx_path, sample.ndim - 1, in_channels=sample.shape[0])
+            )
             logits = predict_logits(runner, sample, roi_size, "onnx")
         else:
             runner, logits = network, predict_logits(network, sample, roi_size, name)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.io.options import parse_bool
-from lib.planning.presets import MODALITIES, PRESETS, ModelPreset
+from lib.planning.presets import MODALITIES, PRESETS, TWIN_SUFFIX, ModelPreset
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -40,9 +40,14 @@ class ModelDefinition:
 
 
 def check_model_name(name: str) -> str:
-    """``name`` if usable in URLs and folder names (letters, digits, ``_.-``; at most 64), else ValueError."""
+    """``name`` if usable in URLs and folder names (letters, digits, ``_.-``; at most 64) and not a
+    twin's name (ending in ``TWIN_SUFFIX``), else ValueError."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"model name {name!r}: use letters, digits, '_', '-', '.' (at most 64)")
+    if name.endswith(TWIN_SUFFIX):
+        raise ValueError(
+            f"model name {name!r}: names ending in {TWIN_SUFFIX!r} are its twin's; choose another"
+        )
     return name
 
 
@@ -61,7 +66,7 @@ def parse_labels(value: str | Mapping[str, Any] | list) -> dict[str, int]:
     if isinstance(value, list):
         value = {str(n): i for i, n in enumerate(value, start=1)}
     if not isinstance(value, Mapping) or not value:
-        raise ValueError("labels: give names as a,b,c or a JSON object {\"a\": 1, ...}")
+        raise ValueError('labels: give names as a,b,c or a JSON object {"a": 1, ...}')
     labels: dict[str, int] = {}
     for name, number in value.items():
         name = str(name).strip()
@@ -128,7 +133,7 @@ def read_definitions_file(path: str) -> dict[str, dict[str, Any]]:
         raise ValueError(f"models_file {path!r}: malformed JSON ({e})") from None
     models = data.get("models", data) if isinstance(data, dict) else None
     if not isinstance(models, dict) or not models or not all(isinstance(v, dict) for v in models.values()):
-        raise ValueError(f"models_file {path!r}: expected {{\"models\": {{name: {{\"labels\": ...}}}}}}")
+        raise ValueError(f'models_file {path!r}: expected {{"models": {{name: {{"labels": ...}}}}}}')
     return models
 
 

@@ -61,9 +61,10 @@ def run_training(
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
     val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially (output
     channels matched by label name) and its report logged; weights widened to more inputs (a twin
-    started from its segmentation model) are not a candidate for publishing. Inside a DDP process group each rank trains
-    on its shard of the training cases and only rank 0 publishes. Returns (result, published version
-    or None when cancelled or not rank 0, split, the starting weights' load report or ``FROM_SCRATCH``).
+    started from its segmentation model) are not a candidate for publishing. Inside a DDP process
+    group each rank trains on its shard of the training cases and only rank 0 publishes. Returns
+    (result, published version or None when cancelled or not rank 0, split, the starting weights'
+    load report or ``FROM_SCRATCH``).
     """
     rank, world_size = rank_and_world()
     set_determinism(seed + rank)

@@ -152,12 +152,13 @@ class SegmentationInfer(InferTask):
         except ImageReadError as e:  # e.g. a datastore of another modality: no basis to compare on
             logger.warning("%s: parity check impossible (%s); serving fp32", self.name, e)
             return "fp32", network
+        sample = centre_patch(image, preset.patch_size)
+        if preset.in_channels > 1:  # a twin is compared in its auto mode (guidance zero)
+            sample = torch.cat([sample, sample.new_zeros((preset.in_channels - 1, *sample.shape[1:]))])
         backend, runner, self._parity = choose_backend(
-            network, self.backend, centre_patch(image, preset.patch_size), preset.patch_size, onnx_path
+            network, self.backend, sample, preset.patch_size, onnx_path
         )
-        logger.info(
-            "%s: backend %s (argmax agreement with fp32: %s)", self.name, backend, self._parity
-        )
+        logger.info("%s: backend %s (argmax agreement with fp32: %s)", self.name, backend, self._parity)
         return backend, runner
 
     def predict(self, predictor: Predictor, request: dict[str, Any], options: InferConfig) -> Prediction:
