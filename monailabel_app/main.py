@@ -31,7 +31,7 @@ from lib.inference.predictor import BACKENDS, ImageReadError, ImageTooLarge  # n
 from lib.io.model_store import ModelStore  # noqa: E402
 from lib.planning.definitions import ModelDefinition, resolve_definitions  # noqa: E402
 from lib.planning.plan_store import PlanStore  # noqa: E402
-from lib.planning.presets import PRESETS, shipped_checkpoint  # noqa: E402
+from lib.planning.presets import PRESETS, TWIN_SUFFIX, shipped_checkpoint  # noqa: E402
 from monailabel_app.auth import access_token, install_auth_fix  # noqa: E402
 from monailabel_app.config import AppConfig  # noqa: E402
 from monailabel_app.datastore import CheckedLocalDatastore, check_name  # noqa: E402
@@ -135,7 +135,7 @@ class SegmentationApp(MONAILabelApp):
 
     def _default_checkpoint(self, name: str, interactive: bool = False) -> str | None:
         """The shipped checkpoint of a built-in preset (or of its twin); user models have none."""
-        path = shipped_checkpoint(self._plans(name, interactive).name)
+        path = shipped_checkpoint(name + (TWIN_SUFFIX if interactive else ""))
         return str(path) if path else None
 
     def init_infers(self) -> dict[str, Any]:

@@ -9,12 +9,14 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from lib.data.loaders import validation_cases
 from lib.inference.config import InferConfig
 from lib.inference.predictor import Predictor, keep_largest_components
-from lib.interactive.editing import ClickEditor, merge_edit
+from lib.interactive.editing import ClickEditor, clicked_regions, merge_edit
 from lib.interactive.guidance import Clicks
+from lib.interactive.simulation import RandClickGuidanced, make_faint
 from lib.interactive.training import ClickRounds, validation_clicks
 from lib.networks.pretrained import load_pretrained
 from lib.planning.definitions import ModelDefinition
@@ -191,6 +193,15 @@ def test_merge_edit(previous, new, edited, expected):
     assert out.tolist() == expected
 
 
+def test_a_click_claims_its_region_from_the_wrong_label():
+    """A click for 'a' (1) inside a region labelled 'b' (2): the clicked region of the new answer is
+    relabelled; the rest of 'b' stays."""
+    previous, new = np.array([2, 2, 2, 0, 2, 2]), np.array([1, 1, 0, 0, 1, 2])
+    claimed = clicked_regions(new, Clicks({"a": [(1,)], "b": []}), {"a": 1, "b": 2}, [1])
+    assert claimed.tolist() == [True, True, False, False, False, False]
+    assert merge_edit(previous, new, [1], claimed).tolist() == [1, 1, 2, 0, 2, 2]
+
+
 def test_keep_largest_components_keeps_clicked_islands():
     logits = torch.zeros(2, 12)
     logits[1, [0, 1, 2, 3, 6, 10]] = 5.0  # class 1: components of 4, 1 and 1 voxels
@@ -199,12 +210,14 @@ def test_keep_largest_components_keeps_clicked_islands():
     assert kept.tolist() == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0]
 
 
-def _assert_only_edited(before: np.ndarray, after: np.ndarray, value: int) -> None:
+def _assert_only_edited(before: np.ndarray, after: np.ndarray, value: int, click: tuple) -> None:
     """Outside ``value``'s new voxels, ``after`` is ``before`` with ``value`` cleared; ``value`` took
-    only voxels that were free or its own."""
+    voxels of other labels only in its region holding the click."""
     rest = after != value
     assert np.array_equal(after[rest], np.where(before == value, 0, before)[rest])
-    assert np.isin(before[after == value], [0, value]).all()
+    components, _ = ndimage.label(after == value)
+    outside = (after == value) & (components != components[click])
+    assert np.isin(before[outside], [0, value]).all()
 
 
 def test_click_editor_edits_only_the_clicked_label(tmp_path):
@@ -226,9 +239,9 @@ def test_click_editor_edits_only_the_clicked_label(tmp_path):
     assert auto.label.shape == image.shape and auto.timings["cached_image"] == 0.0
     edit = editor(path, Clicks({"a": [(15, 13, 11)], "b": []}, label="a"), config)
     assert edit.timings["cached_image"] == 1.0 and "guidance" in edit.timings
-    _assert_only_edited(auto.label, edit.label, 1)
+    _assert_only_edited(auto.label, edit.label, 1, (15, 13, 11))
     again = editor(path, Clicks({"a": [], "b": [(2, 2, 2)]}, label="b"), config)
-    _assert_only_edited(edit.label, again.label, 2)
+    _assert_only_edited(edit.label, again.label, 2, (2, 2, 2))
     with pytest.raises(ValueError, match="outside the image"):
         editor(path, Clicks({"a": [(300, 1, 1)], "b": []}, label="a"), config)
     with pytest.raises(ValueError, match="not an interactive plan"):
@@ -255,3 +268,30 @@ def test_load_model_rebuilds_a_twin_from_its_checkpoint(tmp_path):
     assert plan == twin_plan and plan.in_channels == 4
     pairs = zip(net.state_dict().values(), loaded.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
+
+
+def test_make_faint_scales_contrast_to_the_surroundings_only():
+    image = torch.full((1, 12, 12, 12), 5.0)
+    mask = np.zeros((12, 12, 12), bool)
+    mask[4:8, 4:8, 4:8] = True
+    image[0][torch.from_numpy(mask)] = 45.0
+    out = make_faint(image, mask, 0.25)
+    assert float(out[0][torch.from_numpy(mask)].mean()) == pytest.approx(15.0)  # 5 + 0.25 * (45 - 5)
+    assert torch.equal(out[0][torch.from_numpy(~mask)], image[0][torch.from_numpy(~mask)])
+    assert float(image[0, 5, 5, 5]) == 45.0  # a copy
+
+
+def test_faint_patches_keep_their_label_and_their_clicks():
+    label = np.zeros((1, 16, 16, 16), np.uint8)
+    label[0, 4:10, 4:10, 4:10] = 1
+    image = np.where(label > 0, 1.0, 0.0).astype(np.float32)
+    t = RandClickGuidanced({"organ": 1}, max_clicks=2, no_clicks_prob=0.0, faint_prob=1.0)
+    faint = 0
+    for seed in range(8):
+        out = t.set_random_state(seed=seed)({"image": image, "label": label})
+        assert np.array_equal(out["label"], label) and out["image"].shape == (3, 16, 16, 16)
+        clicked = out["image"][2].max() == 1.0
+        organ = out["image"][0][label[0] > 0]
+        faint += int(organ.max() < 0.41)
+        assert clicked or organ.min() == 1.0  # only a clicked organ is made faint
+    assert faint >= 4

@@ -8,10 +8,12 @@ network pass, not a reload and a resampling) and the last answer it gave; a clic
 2. one pass of the twin with that guidance; each label keeps its largest component and every
    component an annotator clicked;
 3. back on the input grid, :func:`merge_edit`: only the edited labels change, so a click for one
-   label never erases another. The edited label is the request's ``label``; a request that names none
-   (OHIF v3 sends every label's clicks and no ``label``; Slicer's ``background`` segment) edits the
-   labels whose clicks changed since the last request on the image, and for new background clicks the
-   labels the last answer has under them (:func:`edited_labels`).
+   label never erases another, except inside the region its click lands in (a click inside a region
+   labelled as the wrong organ relabels that region, :func:`clicked_regions`). The edited label is
+   the request's ``label``; a request that names none (OHIF v3 sends every label's clicks and no
+   ``label``; Slicer's ``background`` segment) edits the labels whose clicks changed since the last
+   request on the image, and for new background clicks the labels the last answer has under them
+   (:func:`edited_labels`).
 
 A request without clicks is the auto mode (guidance zero) and starts the image afresh.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from lib.inference.config import InferConfig
 from lib.inference.geometry import restore_labels
@@ -35,19 +38,50 @@ from lib.interactive.guidance import Clicks, guidance_channels, to_working_grid
 CACHE_IMAGES = 4  # preprocessed images (and last answers) kept; a sample CT's is about 7 MB
 
 
-def merge_edit(previous: np.ndarray, new: np.ndarray, edited: Iterable[int]) -> np.ndarray:
+def merge_edit(
+    previous: np.ndarray, new: np.ndarray, edited: Iterable[int], claimed: np.ndarray | None = None
+) -> np.ndarray:
     """``previous`` with the ``edited`` label values taken from ``new``: their old voxels are cleared,
-    then they take the voxels ``new`` gives them that no other label holds. Other labels never change.
+    then they take the voxels ``new`` gives them that no other label holds, and inside ``claimed``
+    (where an annotator clicked them, :func:`clicked_regions`) also voxels another label held there.
+    Elsewhere other labels never change.
 
     >>> merge_edit(np.array([0, 1, 1, 2, 0]), np.array([1, 1, 0, 1, 2]), {1}).tolist()
     [1, 1, 0, 2, 0]
+    >>> claimed = np.array([0, 0, 0, 1, 0], bool)
+    >>> merge_edit(np.array([0, 1, 1, 2, 0]), np.array([1, 1, 0, 1, 2]), {1}, claimed).tolist()
+    [1, 1, 0, 1, 0]
     """
     values = list(edited)
     out = previous.copy()
     out[np.isin(previous, values)] = 0
-    take = np.isin(new, values) & (out == 0)
+    free = out == 0 if claimed is None else (out == 0) | claimed
+    take = np.isin(new, values) & free
     out[take] = new[take]
     return out
+
+
+def clicked_regions(
+    new: np.ndarray, clicks: Clicks, labels: dict[str, int], edited: Iterable[int]
+) -> np.ndarray:
+    """Where ``new`` (a label map) holds an edited label in a connected region that contains one of
+    that label's foreground clicks: the voxels an annotator's click claims for it, even from another
+    label (a click inside a region labelled as the wrong organ).
+
+    >>> new = np.array([1, 1, 0, 1, 1]); clicks = Clicks({"a": [(4,)]})
+    >>> clicked_regions(new, clicks, {"a": 1}, [1]).tolist()
+    [False, False, False, True, True]
+    """
+    claimed = np.zeros(new.shape, bool)
+    for name, points in clicks.foreground.items():
+        value = labels[name]
+        if value not in edited or not points:
+            continue
+        components, _ = ndimage.label(new == value)
+        hit = {int(components[p]) for p in points} - {0}
+        if hit:
+            claimed |= np.isin(components, list(hit))
+    return claimed
 
 
 def edited_labels(clicks: Clicks, before: Clicks, last: np.ndarray, labels: dict[str, int]) -> list[int]:
@@ -136,7 +170,8 @@ class ClickEditor:
         new = self._segment(entry, guidance, on_grid, config, timings)
         edited = edited_labels(clicks, entry.clicks, entry.last, self.labels)
         t2 = time.perf_counter()
-        entry.last, entry.clicks = merge_edit(entry.last, new, edited), clicks
+        claimed = clicked_regions(new, clicks, self.labels, edited)
+        entry.last, entry.clicks = merge_edit(entry.last, new, edited, claimed), clicks
         timings["merge"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - t0
         return Prediction(entry.last.copy(), entry.affine, timings)

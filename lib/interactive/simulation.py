@@ -150,6 +150,31 @@ def _interior_sample(mask: np.ndarray, k: int, rng: np.random.Generator) -> list
     return [tuple(int(i) for i in np.unravel_index(flat[j], mask.shape)) for j in picks]
 
 
+def make_faint(
+    image: NdarrayOrTensor, mask: np.ndarray, factor: float, background: np.ndarray | None = None
+) -> NdarrayOrTensor:
+    """``image`` (C, *spatial) with the structure ``mask`` (*spatial) made faint: its contrast to its
+    surroundings (the median of a 3-voxel ring around it, on ``background`` where the ring has any)
+    scaled by ``factor``; a copy, of the input's type.
+
+    >>> image = np.array([[0.0, 0.0, 10.0, 12.0, 0.0, 0.0]])
+    >>> make_faint(image, np.array([0, 0, 1, 1, 0, 0], bool), 0.5).tolist()
+    [[0.0, 0.0, 5.0, 6.0, 0.0, 0.0]]
+    """
+    ring = ndimage.binary_dilation(mask, iterations=3) & ~mask
+    if background is not None and (ring & background).any():
+        ring &= background
+    out = image.clone() if isinstance(image, torch.Tensor) else np.array(image, copy=True)
+    if not ring.any() or not mask.any():
+        return out
+    select = torch.from_numpy(mask) if isinstance(out, torch.Tensor) else mask
+    for c in range(out.shape[0]):
+        values = out[c]
+        level = float(np.median(convert_to_numpy(values)[ring]))
+        values[select] = level + factor * (values[select] - level)
+    return out
+
+
 class RandClickGuidanced(RandomizableTransform, MapTransform):
     """Append click guidance to each ``keys`` image of a training patch: image (1, *spatial) ->
     (1 + N + 1, *spatial), the N + 1 channels of :func:`~lib.interactive.guidance.guidance_channels`.
@@ -158,9 +183,11 @@ class RandClickGuidanced(RandomizableTransform, MapTransform):
     and the background get a count drawn uniformly from 0..``max_clicks`` and that many
     :func:`initial_clicks` in the patch's ``label_key`` label map (1, *spatial); classes absent from
     the patch get none. So a patch without clicks happens a little more often than ``no_clicks_prob``:
-    also when every drawn count of the classes present is 0. The label is not changed; a torch image
-    stays torch (a MetaTensor keeps its meta data), numpy stays numpy. Reproducible through
-    ``set_random_state``.
+    also when every drawn count of the classes present is 0. In a share ``faint_prob`` of the clicked
+    patches one clicked label is made faint (:func:`make_faint`): the case clicks are for, a structure
+    the image alone does not show well enough, where the click must add it. The label is not changed;
+    a torch image stays torch (a MetaTensor keeps its meta data), numpy stays numpy. Reproducible
+    through ``set_random_state``.
 
     >>> label = np.zeros((1, 8, 8), np.uint8); label[0, 2:6, 2:6] = 1
     >>> t = RandClickGuidanced({"organ": 1}, max_clicks=2, no_clicks_prob=0.0).set_random_state(seed=0)
@@ -177,6 +204,7 @@ class RandClickGuidanced(RandomizableTransform, MapTransform):
         no_clicks_prob: float = 0.25,
         sigma: float | Sequence[float] = SIGMA,
         allow_missing_keys: bool = False,
+        faint_prob: float = 0.3,
     ) -> None:
         if max_clicks < 0 or not 0.0 <= no_clicks_prob <= 1.0:
             raise ValueError(
@@ -188,8 +216,10 @@ class RandClickGuidanced(RandomizableTransform, MapTransform):
         self.label_key = label_key
         self.max_clicks = max_clicks
         self.sigma = sigma
+        self.faint_prob = faint_prob
         self._counts: dict[str, int] = {}
         self._seed = 0
+        self._faint: float | None = None
 
     def randomize(self, data: object = None) -> None:
         """Whether to click, the click count of every class and the seed of the click positions."""
@@ -197,6 +227,7 @@ class RandClickGuidanced(RandomizableTransform, MapTransform):
         names = [*self.labels, BACKGROUND]
         self._counts = {name: int(self.R.randint(0, self.max_clicks + 1)) for name in names}
         self._seed = int(self.R.randint(2**31 - 1))
+        self._faint = float(self.R.uniform(0.0, 0.4)) if self.R.random_sample() < self.faint_prob else None
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -205,11 +236,18 @@ class RandClickGuidanced(RandomizableTransform, MapTransform):
         if truth.shape[0] != 1:
             raise ValueError(f"{self.label_key!r} must be one channel, got shape {truth.shape}")
         clicks = Clicks()
+        faint = None
         if self._do_transform:
-            clicks = initial_clicks(truth[0], self.labels, np.random.default_rng(self._seed), self._counts)
+            rng = np.random.default_rng(self._seed)
+            clicks = initial_clicks(truth[0], self.labels, rng, self._counts)
+            clicked = [name for name, points in clicks.foreground.items() if points]
+            if clicked and self._faint is not None:
+                faint = truth[0] == self.labels[clicked[int(rng.integers(len(clicked)))]]
         guidance = guidance_channels(clicks, self.labels, truth.shape[1:], self.sigma)
         for key in self.key_iterator(d):
             image = d[key]
+            if faint is not None:
+                image = make_faint(image, faint, self._faint, truth[0] == 0)
             if tuple(image.shape[1:]) != guidance.shape[1:]:
                 raise ValueError(f"{key!r} {tuple(image.shape)} and its label {truth.shape} differ in grid")
             if isinstance(image, torch.Tensor):
