@@ -4,10 +4,13 @@ Slicer plugin's client, sending clicks as Slicer's SmartEdit panel does (every l
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
 import requests
+from scipy import ndimage
 
 from tests.server import SAMPLE_CT, copy_datastore
 
@@ -23,8 +26,6 @@ def no_clicks() -> dict:
 
 
 def deepest(mask: np.ndarray) -> list[int]:
-    from scipy import ndimage
-
     distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1]
     return [int(i) for i in np.unravel_index(int(distance.argmax()), mask.shape)]
 
@@ -72,9 +73,45 @@ def test_info_lists_the_twin_as_deepedit(server, slicer_client):
     ],
 )
 def test_malformed_clicks_are_refused(server, params, status, message):
-    import json
-
     r = requests.post(
         f"{server.url}/infer/{TWIN}?image={CASE}", data={"params": json.dumps(params)}, timeout=120
     )
     assert r.status_code == status and message in r.json()["detail"], r.text
+
+
+def _label(path: str) -> np.ndarray:
+    return np.asarray(nib.load(path).dataobj)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
+
+
+def test_a_click_adds_a_missed_organ_and_leaves_the_others(server, slicer_client):
+    client = slicer_client(server.url)
+    truth, kidney = server.truth, ORGANS["kidney_left"]
+    auto = _label(client.infer(TWIN, "dimmed", {"reset_state": True})[0])
+    assert _dice(auto == kidney, truth == kidney) < 0.5  # the dimmed kidney is missed
+    clicks = {**no_clicks(), "kidney_left": [deepest(truth == kidney)], "label": "kidney_left"}
+    path, params = client.infer(TWIN, "dimmed", clicks)
+    edited = _label(path)
+    assert _dice(edited == kidney, truth == kidney) > 0.6, params
+    for name in ("liver", "kidney_right"):  # untouched: exactly the last answer
+        assert np.array_equal(edited == ORGANS[name], auto == ORGANS[name]), name
+    assert params["latencies"]["cached_image"] == 1.0 and params["latencies"]["total"] < 5
+
+
+def test_a_background_click_removes_a_false_positive(server, slicer_client):
+    client = slicer_client(server.url)
+    truth = server.truth
+    auto = _label(client.infer(TWIN, "dimmed", {"reset_state": True})[0])
+    wrong = (auto > 0) & (auto != truth) & (truth == 0)
+    components, _ = ndimage.label(wrong)
+    region = components == 1 + int(np.bincount(components.ravel())[1:].argmax())
+    value = int(np.bincount(auto[region]).argmax())
+    assert region.sum() > 50, "no false positive to remove"
+    clicks = {**no_clicks(), "background": [deepest(region)], "label": "background"}
+    edited = _label(client.infer(TWIN, "dimmed", clicks)[0])
+    assert ((edited == value) & region).sum() < 0.5 * ((auto == value) & region).sum()
+    for other in set(ORGANS.values()) - {value}:
+        assert np.array_equal(edited == other, auto == other), other
