@@ -1,6 +1,6 @@
 """Interactive correction through the real server: a simulated annotator clicks, the twin answers.
 
-    python bench/clicks.py [--generated 2] [--clicks 10] [--model ct_organs]
+    python bench/clicks.py [--generated 2] [--clicks 10] [--model ct_organs] [--faint kidney_left]
 
 Starts ``monailabel start_server`` on a datastore of the held-out sample CT cases (never trained or
 validated on by the shipped models) plus ``--generated`` new phantom cases (unseen seeds). Per case:
@@ -11,10 +11,14 @@ largest error region, a foreground click for a miss, a background click for a fa
 to ``--clicks`` times, each click sent as 3D Slicer's SmartEdit sends it (every label's landmarks,
 ``background`` for background clicks, ``label`` the segment clicked on) through the plugin's client.
 
+``--faint LABEL`` adds, for every case, a copy in which that structure's contrast to its surroundings
+is scaled by ``--faint-factor`` (:func:`lib.interactive.simulation.make_faint`): a structure the model
+misses, the case clicks are for.
+
 Prints one JSON summary: per case the mean Dice over the labels after each click, NoC@85 / NoC@90 (clicks
 until the mean Dice reaches 0.85 / 0.90; 0 if the auto answer already does, ``--clicks`` + 1 if never),
-the clicks after which the mean Dice fell, the click latencies (client wall time and the server's
-breakdown); over all cases the medians and means.
+the clicks after which the mean Dice fell and the largest fall, the click latencies (client wall time
+and the server's breakdown); over all cases the medians and means.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.infer_latency import HELD_OUT, generator  # noqa: E402
 from lib.interactive.guidance import BACKGROUND  # noqa: E402
-from lib.interactive.simulation import next_click  # noqa: E402
+from lib.interactive.simulation import make_faint, next_click  # noqa: E402
 from lib.metrics.dice import dice  # noqa: E402
 from lib.planning.presets import TWIN_SUFFIX, get_preset  # noqa: E402
 from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module  # noqa: E402
@@ -55,6 +59,21 @@ def add_generated(studies: Path, count: int) -> list[str]:
         nib.save(nib.Nifti1Image(label, affine), studies / "labels" / "final" / name)
         names.append(name)
     return names
+
+
+def add_faint(studies: Path, names: list[str], label: int, factor: float) -> list[str]:
+    """A copy of each case with structure ``label`` made faint (same label file)."""
+    out = []
+    for name in names:
+        image = nib.load(studies / name)
+        truth = read_label(str(studies / "labels" / "final" / name))
+        data = np.asarray(image.dataobj).astype(np.float32)[None]
+        faint = make_faint(data, truth == label, factor, truth == 0)[0]
+        copy = f"faint_{name}"
+        nib.save(nib.Nifti1Image(np.round(faint).astype(np.int16), image.affine), studies / copy)
+        nib.save(nib.Nifti1Image(truth, image.affine), studies / "labels" / "final" / copy)
+        out.append(copy)
+    return out
 
 
 def mean_dice(pred: np.ndarray, truth: np.ndarray, labels: dict[str, int]) -> float:
@@ -99,16 +118,39 @@ def run_case(client, image: str, truth: np.ndarray, model: str, labels: dict[str
         shown = read_label(result)
         curve.append(mean_dice(shown, truth, labels))
     falls = [i for i in range(1, len(curve)) if curve[i] < curve[i - 1] - 1e-9]
+    drops = [curve[i - 1] - curve[i] for i in falls]
     return {
         "auto_model_dice": mean_dice(read_label(auto_file), truth, labels),
         "twin_auto_dice": curve[0],
-        "dice_after_clicks": [round(d, 4) for d in curve],
+        "dice_after_clicks": [round(d, 6) for d in curve],
         "click_kinds": kinds,
         "noc85": noc(curve, 0.85, clicks),
         "noc90": noc(curve, 0.90, clicks),
         "clicks_after_which_dice_fell": falls,
+        "largest_fall": max(drops, default=0.0),
         "click_seconds": [round(s, 3) for s in latencies],
         "server_latencies": server,
+    }
+
+
+def summarise(cases: list[dict]) -> dict:
+    """Means and medians over ``cases`` (results of :func:`run_case`)."""
+    every = [s for c in cases for s in c["click_seconds"]]
+    return {
+        "cases": len(cases),
+        "auto_model_dice_mean": statistics.mean(c["auto_model_dice"] for c in cases),
+        "twin_auto_dice_mean": statistics.mean(c["twin_auto_dice"] for c in cases),
+        "dice_after_3_clicks_mean": statistics.mean(
+            c["dice_after_clicks"][min(3, len(c["dice_after_clicks"]) - 1)] for c in cases
+        ),
+        "dice_after_all_clicks_mean": statistics.mean(c["dice_after_clicks"][-1] for c in cases),
+        "noc85_mean": statistics.mean(c["noc85"] for c in cases),
+        "noc90_mean": statistics.mean(c["noc90"] for c in cases),
+        "noc90_median": statistics.median(c["noc90"] for c in cases),
+        "cases_where_dice_fell": sum(bool(c["clicks_after_which_dice_fell"]) for c in cases),
+        "largest_fall": max(c["largest_fall"] for c in cases),
+        "click_seconds_median": statistics.median(every) if every else None,
+        "click_seconds_max": max(every) if every else None,
     }
 
 
@@ -121,6 +163,8 @@ def main() -> int:
         "--generated", type=int, default=2, help="new phantom cases besides the held-out ones"
     )
     parser.add_argument("--clicks", type=int, default=10, help="clicks per case at most")
+    parser.add_argument("--faint", help="also a copy of every case with this label made faint")
+    parser.add_argument("--faint-factor", type=float, default=0.2, help="contrast kept by --faint")
     args = parser.parse_args()
     labels = get_preset(args.model).labels
     client_module = slicer_client_module()
@@ -128,6 +172,8 @@ def main() -> int:
         tmp = Path(tmp_dir)
         studies = copy_datastore(SAMPLE_CT, tmp / "studies", HELD_OUT)
         names = HELD_OUT + add_generated(studies, args.generated)
+        if args.faint:
+            names += add_faint(studies, names, labels[args.faint], args.faint_factor)
         server = Server(studies, tmp / "models", tmp / "server.log", conf={"models": args.model})
         try:
             client = client_module.MONAILabelClient(server.url, tmpdir=str(tmp / "client"))
@@ -138,21 +184,16 @@ def main() -> int:
                 cases[image] = run_case(client, image, truth, args.model, labels, args.clicks)
         finally:
             server.stop()
-    every = [s for c in cases.values() for s in c["click_seconds"]]
+    groups = {"sample": [c for n, c in cases.items() if not n.startswith("faint_")]}
+    if args.faint:
+        groups["faint"] = [c for n, c in cases.items() if n.startswith("faint_")]
     summary = {
         "bench": "clicks",
         "date": datetime.date.today().isoformat(),
         "model": args.model,
-        "cases": len(cases),
         "max_clicks": args.clicks,
-        "auto_model_dice_mean": statistics.mean(c["auto_model_dice"] for c in cases.values()),
-        "twin_auto_dice_mean": statistics.mean(c["twin_auto_dice"] for c in cases.values()),
-        "noc85_mean": statistics.mean(c["noc85"] for c in cases.values()),
-        "noc90_mean": statistics.mean(c["noc90"] for c in cases.values()),
-        "noc90_median": statistics.median(c["noc90"] for c in cases.values()),
-        "cases_where_dice_fell": sum(bool(c["clicks_after_which_dice_fell"]) for c in cases.values()),
-        "click_seconds_median": statistics.median(every) if every else None,
-        "click_seconds_max": max(every) if every else None,
+        "faint": {"label": args.faint, "factor": args.faint_factor} if args.faint else None,
+        **{group: summarise(members) for group, members in groups.items()},
         "per_case": cases,
     }
     print(json.dumps(summary, indent=1))
