@@ -2,14 +2,15 @@
 
     python bench/clicks.py [--generated 2] [--clicks 10] [--model ct_organs] [--faint kidney_left]
 
-Starts ``monailabel start_server`` on a datastore of the held-out sample CT cases (never trained or
-validated on by the shipped models) plus ``--generated`` new phantom cases (unseen seeds). Per case:
-the auto model (``/infer/<model>``) and the twin's auto mode (``/infer/<model>_deepedit`` without
-clicks) are scored; then, starting from the twin's auto answer, the simulated annotator
-(:func:`lib.interactive.simulation.next_click` on the label the viewer shows: the deepest voxel of the
-largest error region, a foreground click for a miss, a background click for a false positive) clicks up
-to ``--clicks`` times, each click sent as 3D Slicer's SmartEdit sends it (every label's landmarks,
-``background`` for background clicks, ``label`` the segment clicked on) through the plugin's client.
+Starts ``monailabel start_server --conf interactive true`` on a datastore of the held-out sample CT
+cases (never trained or validated on by the shipped models) plus ``--generated`` new phantom cases
+(unseen seeds). Per case: the auto model (``/infer/<model>``) and the twin's auto mode
+(``/infer/<model>_deepedit`` without clicks) are scored; then, starting from the twin's auto answer,
+the simulated annotator (:func:`lib.interactive.simulation.next_click` on the label the viewer shows:
+the deepest voxel of the largest error region, a foreground click for a miss, a background click for
+a false positive) clicks up to ``--clicks`` times, each click sent as 3D Slicer's SmartEdit sends it
+(every label's landmarks, ``background`` for background clicks, ``label`` the segment clicked on)
+through the plugin's client.
 
 ``--faint LABEL`` adds, for every case, a copy in which that structure's contrast to its surroundings
 is scaled by ``--faint-factor`` (:func:`lib.interactive.simulation.make_faint`): a structure the model
@@ -174,7 +175,8 @@ def main() -> int:
         names = HELD_OUT + add_generated(studies, args.generated)
         if args.faint:
             names += add_faint(studies, names, labels[args.faint], args.faint_factor)
-        server = Server(studies, tmp / "models", tmp / "server.log", conf={"models": args.model})
+        conf = {"models": args.model, "interactive": "true"}
+        server = Server(studies, tmp / "models", tmp / "server.log", conf=conf)
         try:
             client = client_module.MONAILabelClient(server.url, tmpdir=str(tmp / "client"))
             cases = {}

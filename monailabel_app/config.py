@@ -30,7 +30,7 @@ class AppConfig(Options):
     n4: bool = _option(False, "MR own model: N4 bias-field correction before the z-score")
     models_file: str | None = _option(None, "JSON file declaring several own models")
     model_dir: str = _option("", "published versions, plans, splits and logs (default <app>/model)")
-    interactive: bool = _option(True, "also serve and train each model's click-guided twin <model>_deepedit")
+    interactive: bool = _option(False, "also serve and train each model's click-guided twin <model>_deepedit")
     keep_versions: int = _option(5, "how many published model versions are kept", low=1, high=10_000)
     backend: str = _option("auto", "inference backend: auto, fp32, bf16, onnx", choices=BACKEND_CHOICES)
     epistemic_samples: int = _option(

@@ -42,9 +42,19 @@ def server(tmp_path_factory, start_server):
     kidney = truth == ORGANS["kidney_left"]
     faint = make_faint(image, kidney, 0.0, truth == 0)[0]
     nib.save(nib.Nifti1Image(np.round(faint).astype(np.int16), ref.affine), studies / "faint.nii.gz")
-    server = start_server(studies, root / "model", root / "server.log")
+    server = start_server(studies, root / "model", root / "server.log", conf={"interactive": "true"})
     server.studies, server.truth, server.ref = studies, truth, ref
     return server
+
+
+def test_twins_are_opt_in(tmp_path, start_server, slicer_client):
+    studies = copy_datastore(SAMPLE_CT, tmp_path / "studies", [f"{CASE}.nii.gz"])
+    plain = start_server(studies, tmp_path / "model", tmp_path / "server.log")
+    try:
+        info = slicer_client(plain.url).info()
+        assert TWIN not in info["models"] and "background" not in info["labels"]
+    finally:
+        plain.stop()
 
 
 def test_info_lists_the_twin_as_deepedit(server, slicer_client):

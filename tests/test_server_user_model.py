@@ -51,7 +51,7 @@ def write_studies(root: Path, kidney: bool) -> Path:
 def test_declared_model_cold_start_plan_train_and_label_added(tmp_path):
     studies = write_studies(tmp_path / "studies", kidney=False)
     model_dir = tmp_path / "model"
-    conf = {"models": "my_organs", "labels": "organ_a,organ_b"}
+    conf = {"models": "my_organs", "labels": "organ_a,organ_b", "interactive": "true"}
     server = Server(studies, model_dir, tmp_path / "server1.log", conf=conf)
     try:
         client = slicer_client_module().MONAILabelClient(server.url, tmpdir=str(tmp_path))

@@ -75,15 +75,18 @@ def _label_channels(
 
 
 def _widened_inputs(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
-    """``target``-shaped weights whose first input channels are ``source``'s and whose added ones are
-    zero, when the two differ only in the input-channel axis (1) and ``target`` has more; else None.
+    """``target``-shaped weights whose first input channel is ``source``'s and whose added ones are
+    zero, when ``source`` reads one channel (the image) and ``target`` more, and nothing else differs;
+    else None (e.g. an output layer's label axis).
     A network given extra inputs this way (e.g. click guidance beside the image) computes exactly what
     the source network did while those inputs are zero.
 
     >>> _widened_inputs(torch.ones(2, 1, 3), torch.empty(2, 3, 3))[0].tolist()
     [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    >>> _widened_inputs(torch.ones(2, 3, 3), torch.empty(2, 4, 3)) is None
+    True
     """
-    if source.ndim != target.ndim or source.ndim < 2 or source.shape[1] >= target.shape[1]:
+    if source.ndim != target.ndim or source.ndim < 2 or source.shape[1] != 1 or target.shape[1] == 1:
         return None
     if source.shape[:1] + source.shape[2:] != target.shape[:1] + target.shape[2:]:
         return None
