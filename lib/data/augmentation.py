@@ -9,9 +9,7 @@ whole volume), in nnU-Net's order and with probabilities close to its defaults:
 * intensity (image only): Gaussian noise, Gaussian blur, brightness (multiplicative), contrast (about
   the mean, range kept), simulated low resolution (down to half, nearest, then back up), a smooth bias
   field, gamma (0.7-1.5, also on the inverted image), all on their own probabilities;
-* mirroring: left-right only, and where labels name sides only when every side has its counterpart
-  label, which a mirrored patch then swaps (``parotid_left`` <-> ``parotid_right``), see
-  :func:`mirror_axes`;
+* mirroring: only along axes that cannot swap a left organ for a right one, see :func:`mirror_axes`;
 * optionally (train option ``synthesis``), before all of these, an image synthesised from the patch's
   labels in place of the real one (SynthSeg-style domain randomisation, :mod:`lib.data.synthesis`);
 * for an interactive plan, after all of these, the first clicks' guidance channels drawn from the
@@ -23,18 +21,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-import torch
 from monai.transforms import (
     DeleteItemsd,
-    MapTransform,
     RandAdjustContrastd,
     RandAffined,
     RandBiasFieldd,
     RandCropByLabelClassesd,
+    RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
     RandGridDistortiond,
-    RandomizableTransform,
     RandScaleIntensityd,
     RandScaleIntensityFixedMeand,
     RandSimulateLowResolutiond,
@@ -46,53 +42,12 @@ from lib.planning.presets import ModelPreset
 
 KEYS = ("image", "label")
 INDEX_KEY = "label_cls_indices"
-_SIDE = re.compile(r"left|right|(?<![a-z])(?:lt|rt|sin|dx|l|r)(?![a-z])", re.IGNORECASE)
-_OTHER_SIDE = {
-    "left": "right",
-    "right": "left",
-    "lt": "rt",
-    "rt": "lt",
-    "sin": "dx",
-    "dx": "sin",
-    "l": "r",
-    "r": "l",
-}
+_LATERAL = re.compile(r"left|right|(^|[^a-z])(l|r|lt|rt|sin|dx)($|[^a-z])")
 
 
 def lateral_labels(labels: Mapping[str, int]) -> list[str]:
     """Label names that name a side (``kidney_left``, ``Parotid_R``, ``lt_lung``, ...)."""
-    return [name for name in labels if _SIDE.search(name)]
-
-
-def other_side(name: str) -> str:
-    """``name`` with its side words swapped, in their case.
-
-    >>> other_side("kidney_left"), other_side("Parotid_R"), other_side("Lt_Eye"), other_side("liver")
-    ('kidney_right', 'Parotid_L', 'Rt_Eye', 'liver')
-    """
-
-    def swap(match: re.Match) -> str:
-        word = match.group(0)
-        other = _OTHER_SIDE[word.lower()]
-        return other.upper() if word.isupper() else other.capitalize() if word[0].isupper() else other
-
-    return _SIDE.sub(swap, name)
-
-
-def mirror_swaps(labels: Mapping[str, int]) -> dict[int, int] | None:
-    """The label values a left-right mirror exchanges ({value: counterpart's value}, empty when no label
-    names a side), or None when some side has no counterpart label (a mirror would be wrong there).
-
-    >>> mirror_swaps({"cord": 1, "parotid_left": 2, "parotid_right": 3}), mirror_swaps({"kidney_left": 1})
-    ({2: 3, 3: 2}, None)
-    """
-    swaps = {}
-    for name in lateral_labels(labels):
-        other = other_side(name)
-        if other == name or other not in labels:
-            return None
-        swaps[labels[name]] = labels[other]
-    return swaps
+    return [name for name in labels if _LATERAL.search(name.lower())]
 
 
 def mirror_axes(labels: Mapping[str, int], spatial_dims: int) -> tuple[int, ...]:
@@ -100,47 +55,14 @@ def mirror_axes(labels: Mapping[str, int], spatial_dims: int) -> tuple[int, ...]
 
     Only the left-right axis (the first of the RAS working grid) is a candidate: the body is not
     symmetric head-to-foot or front-to-back, so a patch mirrored along those is anatomy no scanner
-    produces. It is used only for 3-D models whose sided labels all come in pairs (the mirror swaps
-    them, :func:`mirror_swaps`); a left organ without its right one would turn into a right organ
-    that still carries the left label. 2-D images carry no orientation, so they are never mirrored.
+    produces. It is used only for 3-D models whose labels name no side (mirroring would turn a left
+    organ into a right one that still carries the left label). 2-D images carry no orientation, so
+    they are never mirrored.
 
     >>> mirror_axes({"brain": 1}, 3), mirror_axes({"kidney_left": 1, "kidney_right": 2}, 3)
-    ((0,), (0,))
-    >>> mirror_axes({"kidney_left": 1, "liver": 2}, 3), mirror_axes({"brain": 1}, 2)
-    ((), ())
+    ((0,), ())
     """
-    return (0,) if spatial_dims == 3 and mirror_swaps(labels) is not None else ()
-
-
-class RandLateralMirrord(RandomizableTransform, MapTransform):
-    """With probability ``prob``, mirror a patch's image and label along the left-right axis (the first
-    spatial one) and exchange the ``swaps`` label values ({value: other side's value}).
-
-    >>> t = RandLateralMirrord({1: 2, 2: 1}, prob=1.0)
-    >>> out = t({"image": torch.tensor([[0.0, 1.0, 2.0]]), "label": torch.tensor([[1, 0, 2]])})
-    >>> out["image"].tolist(), out["label"].tolist()
-    ([[2.0, 1.0, 0.0]], [[1, 0, 2]])
-    """
-
-    def __init__(self, swaps: Mapping[int, int], prob: float = 0.5, keys: tuple[str, ...] = KEYS) -> None:
-        MapTransform.__init__(self, keys)
-        RandomizableTransform.__init__(self, prob=prob)
-        self.swaps = dict(swaps)
-
-    def __call__(self, data: Mapping) -> dict:
-        d = dict(data)
-        self.randomize(None)
-        if not self._do_transform:
-            return d
-        for key in self.key_iterator(d):
-            d[key] = torch.flip(torch.as_tensor(d[key]), dims=(1,))
-        if self.swaps:
-            label = torch.as_tensor(d["label"])
-            table = torch.arange(int(max(int(label.max()), *self.swaps)) + 1, dtype=label.dtype)
-            for value, other in self.swaps.items():
-                table[value] = other
-            d["label"] = table[label.long()]
-        return d
+    return (0,) if spatial_dims == 3 and not lateral_labels(labels) else ()
 
 
 def patch_sampling(preset: ModelPreset, num_samples: int) -> list:
@@ -207,11 +129,11 @@ def intensity_augmentation(preset: ModelPreset) -> list:
 
 
 def mirroring(preset: ModelPreset) -> list:
-    """Left-right mirroring of half the patches where :func:`mirror_axes` allows it, exchanging the
-    sided labels (:func:`mirror_swaps`)."""
-    if not mirror_axes(preset.labels, preset.spatial_dims):
-        return []
-    return [RandLateralMirrord(mirror_swaps(preset.labels) or {})]
+    """Random flips along :func:`mirror_axes` (each with probability 0.5)."""
+    return [
+        RandFlipd(keys=KEYS, prob=0.5, spatial_axis=axis)
+        for axis in mirror_axes(preset.labels, preset.spatial_dims)
+    ]
 
 
 def augmentation(preset: ModelPreset, num_samples: int, synthesis_prob: float = 0.0) -> list:
