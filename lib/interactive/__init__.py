@@ -1,2 +1,3 @@
-"""Interactive segmentation: clicks from a request, guidance channels on the working grid, and the
-simulated annotator that trains and benchmarks the click-driven (DeepEdit-style) models."""
+"""Interactive segmentation: clicks from a request, guidance channels on the working grid, the
+simulated annotator, the click-guided twin's training (``training``) and its answer to a click
+(``editing``)."""
