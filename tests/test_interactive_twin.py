@@ -160,7 +160,7 @@ def test_validation_cases_of_a_twin_hold_auto_and_one_click_per_label(tmp_path):
     assert validation_clicks(truth, {**TOY.labels, "c": 3}).foreground["c"] == []
 
 
-def test_trainer_calls_prepare_batch_on_every_training_batch():
+def test_trainer_calls_prepare_batch_on_every_training_batch(tmp_path):
     cases = toy_box_cases(3, seed=0)
     twin_plan = replace(interactive_twin(TOY), labels={"box": 1}, patch_size=(16, 16, 8))
     net = build_network(twin_plan)
@@ -175,7 +175,7 @@ def test_trainer_calls_prepare_batch_on_every_training_batch():
         for c in cases
     ]
     config = TrainConfig(max_epochs=2, max_minutes=0, val_interval=1, amp=False)
-    Trainer(net, config, batches, [], {"box": 1}, (16, 16, 8), "/tmp/twin-tb", prepare_batch=prepare).fit()
+    Trainer(net, config, batches, [], {"box": 1}, (16, 16, 8), str(tmp_path), prepare_batch=prepare).fit()
     assert seen == [(1, 3, 16, 16, 8)] * 6
 
 
