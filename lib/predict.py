@@ -18,12 +18,14 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from lib.hardware import bf16_supported
+from lib.inference.config import DEFAULTS, InferConfig
 from lib.inference.predictor import BACKENDS, ImageReadError, Predictor
 from lib.inference.writer import write_label
 from lib.io.errors import root_cause
@@ -32,9 +34,12 @@ from lib.planning.presets import PRESETS, load_model, shipped_checkpoint
 IMAGE_EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".png", ".jpg", ".jpeg")
 
 
-def load_predictor(model: str, backend: str | None = None) -> tuple[Predictor, str]:
-    """A :class:`Predictor` for a preset name (its shipped checkpoint) or a checkpoint path, and the
-    checkpoint's path. ``backend`` defaults to bf16 where the CPU has it natively, else fp32."""
+def load_predictor(
+    model: str, backend: str | None = None, config: InferConfig = DEFAULTS
+) -> tuple[Predictor, str]:
+    """A :class:`Predictor` for a preset name (its shipped checkpoint) or a checkpoint path, running
+    with ``config``, and the checkpoint's path. ``backend`` defaults to bf16 where the CPU has it
+    natively, else fp32."""
     path = shipped_checkpoint(model) or Path(model)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint {str(path)!r} (a preset {sorted(PRESETS)} or a .pt file)")
@@ -44,7 +49,7 @@ def load_predictor(model: str, backend: str | None = None) -> tuple[Predictor, s
         raise ValueError(f"{path}: not a checkpoint of this project (no plan and no known 'preset' entry)")
     preset, network, _ = load_model(checkpoint, PRESETS.get(checkpoint.get("preset")))
     backend = backend or ("bf16" if bf16_supported() else "fp32")
-    return Predictor(preset, network, backend=backend), str(path)
+    return Predictor(preset, network, backend=backend, config=config), str(path)
 
 
 def find_images(folder: Path) -> list[tuple[Path, str]]:
@@ -75,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         "--backend", choices=[b for b in BACKENDS if b != "onnx"], help="default: bf16 if native, else fp32"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace labels already in --output")
+    InferConfig.add_arguments(parser, "inference options (as the server's /infer takes them)")
     args = parser.parse_args(argv)
     if not args.input.is_dir():
         print(f"error: --input {str(args.input)!r} is not a folder", file=sys.stderr)
         return 2
     try:
-        predictor, checkpoint = load_predictor(args.model, args.backend)
+        config = InferConfig.from_arguments(args)
+    except ValueError as e:
+        parser.error(str(e))
+    try:
+        predictor, checkpoint = load_predictor(args.model, args.backend, config)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"error: --model: {e}", file=sys.stderr)
         return 2
@@ -109,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": predictor.preset.name,
         "checkpoint": checkpoint,
         "backend": predictor.backend,
+        "options": asdict(config),
         "output": str(args.output),
         "written": written,
         "skipped": skipped,

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import Field, fields, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -33,7 +33,6 @@ from lib.data.split import PatientSplit
 from lib.hardware import bf16_supported
 from lib.inference.predictor import Predictor
 from lib.io.model_store import ModelStore, save_atomic
-from lib.io.options import parse_bool
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
 from lib.planning.presets import PRESETS, ModelPreset, get_preset, interactive_twin, load_model
@@ -59,31 +58,6 @@ def evaluate_held_out(preset: ModelPreset, checkpoint: str, items: list[dict[str
 _OLD_SPELLINGS = {"max_epochs": "--epochs", "train_batch_size": "--batch-size"}
 
 
-def _cli_options() -> list[Field]:
-    """The train options the CLI takes: all but the server's (it starts from ``--init`` if given)."""
-    return [f for f in fields(TrainConfig) if not f.metadata["server_only"]]
-
-
-def add_train_options(parser: argparse.ArgumentParser) -> None:
-    """One ``--name-with-dashes`` argument per train option, its default and help from TrainConfig."""
-    group = parser.add_argument_group("training options (as the server's /train takes them)")
-    for f in _cli_options():
-        kind = TrainConfig.field_type(f.name)
-        names = [
-            f"--{f.name.replace('_', '-')}",
-            *([_OLD_SPELLINGS[f.name]] if f.name in _OLD_SPELLINGS else []),
-        ]
-        group.add_argument(
-            *names,
-            dest=f.name,
-            type={"bool": parse_bool, "int": int, "float": float, "str": str}[kind],
-            default=f.default,
-            choices=f.metadata["choices"] or None,
-            metavar=None if f.metadata["choices"] else kind.upper(),
-            help=f"{f.metadata['help']} (default: {f.default})",
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -102,10 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         metavar="CHECKPOINT",
         help="no training: score CHECKPOINT on the val/test cases of --model-dir's persisted split",
     )
-    add_train_options(parser)
+    TrainConfig.add_arguments(parser, "training options (as the server's /train takes them)", _OLD_SPELLINGS)
     args = parser.parse_args(argv)
     try:
-        config = TrainConfig(**{f.name: getattr(args, f.name) for f in _cli_options()})
+        config = TrainConfig.from_arguments(args)
     except ValueError as e:
         parser.error(str(e))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

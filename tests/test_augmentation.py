@@ -8,39 +8,31 @@ import torch
 from monai.transforms import ClassesToIndicesd, Compose
 
 from lib.data.augmentation import (
+    RandLateralMirrord,
     augmentation,
     intensity_augmentation,
-    lateral_labels,
-    mirror_axes,
     mirroring,
     spatial_augmentation,
 )
 from lib.planning.presets import CT_ORGANS, MRI_BRAIN, XRAY_LUNGS
 
 
-@pytest.mark.parametrize(
-    ("labels", "dims", "axes"),
-    [
-        ({"brain": 1}, 3, (0,)),
-        ({"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4}, 3, ()),
-        ({"Brainstem": 1, "Parotid_L": 2, "Parotid_R": 3}, 3, ()),
-        ({"spinal_cord": 1, "mandible": 2, "lt_lung": 3}, 3, ()),
-        ({"spinal_cord": 1, "mandible": 2}, 3, (0,)),
-        ({"heart": 1}, 2, ()),
-    ],
-)
-def test_mirroring_only_where_no_label_names_a_side(labels, dims, axes):
-    assert mirror_axes(labels, dims) == axes
-
-
-def test_lateral_names():
-    names = {"kidney_left": 1, "Parotid_R": 2, "rt_eye": 3, "l_lens": 4, "liver": 5, "larynx": 6, "lr": 7}
-    assert lateral_labels(names) == ["kidney_left", "Parotid_R", "rt_eye", "l_lens"]
-
-
-def test_presets_get_the_mirroring_their_labels_allow():
-    assert [t.flipper.spatial_axis for t in mirroring(MRI_BRAIN)] == [0]
+def test_presets_get_the_mirroring_their_plans_allow():
+    assert [type(t) for t in mirroring(MRI_BRAIN)] == [RandLateralMirrord]
     assert mirroring(CT_ORGANS) == [] and mirroring(XRAY_LUNGS) == []
+
+
+def test_a_mirrored_patch_swaps_paired_labels_and_keeps_midline_ones():
+    label = torch.zeros(1, 6, 4, 2, dtype=torch.uint8)
+    label[0, 0, 1] = 2  # a left structure at the low end of the left-right axis
+    label[0, 5, 1] = 3  # its counterpart at the other end
+    label[0, 2:4, 2] = 1  # a midline structure
+    image = torch.rand(1, 6, 4, 2)
+    out = RandLateralMirrord((0, 1, 3, 2), prob=1.0)({"image": image, "label": label})
+    assert torch.equal(out["image"], image.flip(1))
+    assert out["label"][0, 0, 1].unique().tolist() == [2] and out["label"][0, 5, 1].unique().tolist() == [3]
+    assert torch.equal(out["label"] == 1, label == 1)  # symmetric about the mirror plane: unchanged
+    assert out["label"].dtype == label.dtype
 
 
 def _patch(shape=(48, 48, 16), seed=0):

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from lib.inference.config import InferConfig
 from lib.training.config import TrainConfig
 
-# lib.train spells every training option as a flag, generated from lib.training.config
+# lib.train and lib.predict spell every training / inference option as a flag, generated from the
+# option dataclasses
 TRAIN_FLAGS = {"--" + f.name.replace("_", "-") for f in fields(TrainConfig)}
+INFER_FLAGS = {"--" + f.name.replace("_", "-") for f in fields(InferConfig)}
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -129,7 +132,7 @@ def test_commands_and_their_flags_exist(page: Path) -> None:
             problems.append(f"{program}: no such module or script")
             continue
         code = source.read_text()
-        generated = TRAIN_FLAGS if source == ROOT / "lib" / "train.py" else set()
+        generated = {"train.py": TRAIN_FLAGS, "predict.py": INFER_FLAGS}.get(source.name, set())
         problems += [
             f"{program}: no option {flag}"
             for flag in FLAG.findall(rest)
@@ -162,7 +165,7 @@ def test_flags_named_in_prose_exist() -> None:
     one of the ``monailabel start_server`` flags the docs use (or argparse's ``--help``)."""
     sources = [*ROOT.glob("lib/*.py"), *ROOT.glob("bench/*.py"), *ROOT.glob("sample-data/*.py")]
     code = "\n".join(p.read_text() for p in sources)
-    known = {"--app", "--studies", "--conf", "--help"} | TRAIN_FLAGS
+    known = {"--app", "--studies", "--conf", "--help"} | TRAIN_FLAGS | INFER_FLAGS
     unknown = []
     for page in PAGES:
         for span in INLINE.findall(prose(page.read_text())):

@@ -8,6 +8,7 @@ import shutil
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PIL import Image
 
 from lib.metrics.dice import dice
@@ -77,3 +78,17 @@ def test_bad_model_or_input_exits_2_with_the_reason(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
     assert main(["--model", "ct_organs", "--input", str(tmp_path), "--output", str(tmp_path / "o")]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+def test_infer_options_are_arguments_and_bad_values_exit_2(tmp_path, capsys):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    shutil.copy(SAMPLE_CT / "case_011.nii.gz", scans)
+    args = ["--model", "ct_organs", "--input", str(scans), "--output", str(tmp_path / "o")]
+    assert main([*args, "--overlap", "0.5", "--largest-component", "false", "--mirror", "no"]) == 0
+    options = json.loads(capsys.readouterr().out)["options"]
+    assert options == {"largest_component": False, "overlap": 0.5, "mirror": False, "sw_batch_size": 2}
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--overlap", "2"])
+    assert exited.value.code == 2
+    assert "invalid infer option overlap" in capsys.readouterr().err

@@ -9,7 +9,8 @@ whole volume), in nnU-Net's order and with probabilities close to its defaults:
 * intensity (image only): Gaussian noise, Gaussian blur, brightness (multiplicative), contrast (about
   the mean, range kept), simulated low resolution (down to half, nearest, then back up), a smooth bias
   field, gamma (0.7-1.5, also on the inverted image), all on their own probabilities;
-* mirroring: only along axes that cannot swap a left organ for a right one, see :func:`mirror_axes`;
+* mirroring: left-right only, and only where the plan found the labelled anatomy symmetric
+  (``ModelPreset.mirror``); a mirrored patch's paired labels are swapped (left parotid <-> right);
 * optionally (train option ``synthesis``), before all of these, an image synthesised from the patch's
   labels in place of the real one (SynthSeg-style domain randomisation, :mod:`lib.data.synthesis`);
 * for an interactive plan, after all of these, the first clicks' guidance channels drawn from the
@@ -18,19 +19,20 @@ whole volume), in nnU-Net's order and with probabilities close to its defaults:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import torch
 from monai.transforms import (
     DeleteItemsd,
+    MapTransform,
     RandAdjustContrastd,
     RandAffined,
     RandBiasFieldd,
     RandCropByLabelClassesd,
-    RandFlipd,
     RandGaussianNoised,
     RandGaussianSmoothd,
     RandGridDistortiond,
+    RandomizableTransform,
     RandScaleIntensityd,
     RandScaleIntensityFixedMeand,
     RandSimulateLowResolutiond,
@@ -42,27 +44,33 @@ from lib.planning.presets import ModelPreset
 
 KEYS = ("image", "label")
 INDEX_KEY = "label_cls_indices"
-_LATERAL = re.compile(r"left|right|(^|[^a-z])(l|r|lt|rt|sin|dx)($|[^a-z])")
 
+class RandLateralMirrord(RandomizableTransform, MapTransform):
+    """With probability ``prob``, mirror a patch's image and label left-right (the first spatial axis of
+    the RAS working grid) and give each label voxel of class c the class ``classes[c]`` (a paired
+    organ's mirror image is its counterpart, ``ModelPreset.mirror``).
 
-def lateral_labels(labels: Mapping[str, int]) -> list[str]:
-    """Label names that name a side (``kidney_left``, ``Parotid_R``, ``lt_lung``, ...)."""
-    return [name for name in labels if _LATERAL.search(name.lower())]
-
-
-def mirror_axes(labels: Mapping[str, int], spatial_dims: int) -> tuple[int, ...]:
-    """Axes along which mirrored patches are still correct training data.
-
-    Only the left-right axis (the first of the RAS working grid) is a candidate: the body is not
-    symmetric head-to-foot or front-to-back, so a patch mirrored along those is anatomy no scanner
-    produces. It is used only for 3-D models whose labels name no side (mirroring would turn a left
-    organ into a right one that still carries the left label). 2-D images carry no orientation, so
-    they are never mirrored.
-
-    >>> mirror_axes({"brain": 1}, 3), mirror_axes({"kidney_left": 1, "kidney_right": 2}, 3)
-    ((0,), ())
+    >>> t = RandLateralMirrord((0, 2, 1), prob=1.0)
+    >>> out = t({"image": torch.tensor([[0.0, 1.0, 2.0]]), "label": torch.tensor([[1, 0, 0]])})
+    >>> out["image"].tolist(), out["label"].tolist()
+    ([[2.0, 1.0, 0.0]], [[0, 0, 2]])
     """
-    return (0,) if spatial_dims == 3 and not lateral_labels(labels) else ()
+
+    def __init__(self, classes: Sequence[int], prob: float = 0.5, keys: tuple[str, ...] = KEYS) -> None:
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob=prob)
+        self.table = torch.as_tensor(list(classes))
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        for key in self.key_iterator(d):
+            d[key] = torch.flip(torch.as_tensor(d[key]), dims=(1,))
+        label = d["label"]
+        d["label"] = self.table.to(label.dtype)[label.long()]
+        return d
 
 
 def patch_sampling(preset: ModelPreset, num_samples: int) -> list:
@@ -129,11 +137,11 @@ def intensity_augmentation(preset: ModelPreset) -> list:
 
 
 def mirroring(preset: ModelPreset) -> list:
-    """Random flips along :func:`mirror_axes` (each with probability 0.5)."""
-    return [
-        RandFlipd(keys=KEYS, prob=0.5, spatial_axis=axis)
-        for axis in mirror_axes(preset.labels, preset.spatial_dims)
-    ]
+    """Left-right mirroring of half the patches where the plan says the anatomy is symmetric
+    (``preset.mirror``, sided classes swapped); none elsewhere."""
+    if preset.mirror is None or preset.spatial_dims != 3:
+        return []
+    return [RandLateralMirrord(preset.mirror)]
 
 
 def augmentation(preset: ModelPreset, num_samples: int, synthesis_prob: float = 0.0) -> list:

@@ -18,6 +18,11 @@ class InferConfig(Options):
     overlap: float = option(
         0.25, "sliding-window overlap (more: smoother window borders, slower)", low=0, high=0.9
     )
+    mirror: bool = option(
+        True,
+        "test-time mirroring: also segment the left-right mirror image and average (paired labels "
+        "swapped); only where the plan found the anatomy symmetric; twice the network time",
+    )
     sw_batch_size: int = option(
         2, "sliding windows per forward pass (memory against speed)", low=1, high=64
     )

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from lib.inference.config import DEFAULTS, InferConfig
 from lib.inference.geometry import class_argmax, restore_labels
+from lib.inference.mirroring import mirrored_mean
 from lib.io.errors import root_cause
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
@@ -221,9 +222,15 @@ class Predictor:
             image = torch.cat([image, clicks.to(image.dtype)])
         elif guidance is not None:
             raise ValueError(f"{self.preset.name} is not interactive: it reads no click guidance")
-        return predict_logits(
-            self.runner, image, self.preset.patch_size, self.backend, config.sw_batch_size, config.overlap
-        )
+
+        def scores(x: torch.Tensor) -> torch.Tensor:
+            return predict_logits(
+                self.runner, x, self.preset.patch_size, self.backend, config.sw_batch_size, config.overlap
+            )
+
+        if config.mirror and self.preset.mirror is not None:
+            return mirrored_mean(scores, image, self.preset.mirror)
+        return scores(image)
 
     def __call__(self, image_path: str, config: InferConfig | None = None) -> Prediction:
         """Segment the image at ``image_path`` (NIfTI, NRRD or a DICOM series folder) with ``config``

@@ -19,9 +19,10 @@ ValueError: demo option steps: 0 is outside [1, 100]
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
-from dataclasses import field, fields
+from dataclasses import Field, field, fields
 from typing import Any, ClassVar, Self
 
 
@@ -124,3 +125,34 @@ class Options:
             choices = f.metadata["choices"]
             out[f.name] = [f.default, *(c for c in choices if c != f.default)] if choices else f.default
         return out
+
+    @classmethod
+    def cli_fields(cls) -> list[Field]:
+        """The options a command line offers: all but the ``server_only`` ones."""
+        return [f for f in fields(cls) if not f.metadata["server_only"]]  # type: ignore[arg-type]
+
+    @classmethod
+    def add_arguments(
+        cls, parser: argparse.ArgumentParser, title: str, aliases: Mapping[str, str] | None = None
+    ) -> None:
+        """One ``--name-with-dashes`` argument per :meth:`cli_fields` option (plus ``aliases``
+        {option: "--other-spelling"}), with its default, choices and help."""
+        group = parser.add_argument_group(title)
+        aliases = aliases or {}
+        for f in cls.cli_fields():
+            kind = cls.field_type(f.name)
+            names = [f"--{f.name.replace('_', '-')}", *([aliases[f.name]] if f.name in aliases else [])]
+            group.add_argument(
+                *names,
+                dest=f.name,
+                type=PARSERS[kind],
+                default=f.default,
+                choices=f.metadata["choices"] or None,
+                metavar=None if f.metadata["choices"] else kind.upper(),
+                help=f"{f.metadata['help']} (default: {f.default})",
+            )
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> Self:
+        """The options parsed by a parser that :meth:`add_arguments` set up (``ValueError`` if invalid)."""
+        return cls(**{f.name: getattr(args, f.name) for f in cls.cli_fields()})

@@ -3,7 +3,9 @@
 Per case: voxel spacing and shape in RAS axis order, a deterministic sample of foreground (label > 0)
 and whole-image intensities, and the DICOM Modality when the reader reports one. Summaries: the
 foreground 0.5/99.5 percentiles, mean and std (nnU-Net's CT normalisation statistics) and the
-whole-image 1st percentile (air at about -1000 HU tells CT apart).
+whole-image 1st percentile (air at about -1000 HU tells CT apart). For volumes, also how well each
+label's left-right mirror image overlaps each label (:func:`lib.planning.laterality.mirror_overlaps`,
+the median over cases), from which the planner decides whether the anatomy is symmetric.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import numpy as np
 import pydicom
 from monai.transforms import Compose, LoadImaged, Orientationd
+
+from lib.planning.laterality import mirror_overlaps
 
 #: DICOM Modality values -> the app's modality names.
 DICOM_MODALITIES = {"CT": "CT", "MR": "MR", "CR": "XR", "DX": "XR", "DR": "XR", "RG": "XR"}
@@ -30,6 +34,7 @@ class Fingerprint:
     foreground: dict[str, float]
     image_low: float
     dicom_modality: str | None = None
+    mirror_overlap: list[list[float]] | None = None
 
     @property
     def spatial_dims(self) -> int:
@@ -56,16 +61,21 @@ def dicom_modality(image: str) -> str | None:
 
 
 def fingerprint(
-    items: Sequence[dict[str, str]], max_cases: int = 50, samples_per_case: int = 10_000, seed: int = 0
+    items: Sequence[dict[str, str]],
+    n_labels: int | None = None,
+    max_cases: int = 50,
+    samples_per_case: int = 10_000,
+    seed: int = 0,
 ) -> Fingerprint:
     """Fingerprint labelled ``items`` ({"image", "label"} paths); at most ``max_cases`` evenly spaced
-    cases are read. Raises ``ValueError`` when there is no case or no foreground at all."""
+    cases are read; the mirror overlaps of labels 1..``n_labels`` are measured when it is given and the
+    images are volumes. Raises ``ValueError`` when there is no case or no foreground at all."""
     if not items:
         raise ValueError("no labelled images to plan from: label some images first")
     chosen = [items[int(i)] for i in np.linspace(0, len(items) - 1, min(max_cases, len(items)))]
     load = LoadImaged(keys=["image", "label"], ensure_channel_first=True, image_only=True)
     rng = np.random.default_rng(seed)
-    spacings, shapes, foreground, whole, modalities = [], [], [], [], set()
+    spacings, shapes, foreground, whole, modalities, overlaps = [], [], [], [], set(), []
     for item in chosen:
         data = load({"image": item["image"], "label": item["label"]})
         modalities.add(dicom_modality(item["image"]))
@@ -78,6 +88,8 @@ def fingerprint(
         values = image[label > 0]
         if values.size:
             foreground.append(rng.choice(values, min(samples_per_case, values.size), replace=False))
+        if n_labels and image.ndim == 3:
+            overlaps.append(mirror_overlaps(image, label.astype(np.int64), n_labels))
         flat = image.ravel()
         whole.append(rng.choice(flat, min(samples_per_case, flat.size), replace=False))
     if not foreground:
@@ -95,6 +107,7 @@ def fingerprint(
         },
         image_low=float(np.percentile(np.concatenate(whole), 1.0)),
         dicom_modality=known.pop() if len(known) == 1 else None,
+        mirror_overlap=np.median(overlaps, axis=0).round(3).tolist() if overlaps else None,
     )
 
 

@@ -23,6 +23,10 @@ Rules, in order (nnU-Net's ``ExperimentPlanner`` unless said otherwise):
   the definition asks); XR ``xr_clahe``.
 * **2-D** images are resized to a working size: the median shape scaled so its longer side is
   ``budget.max_side_2d`` (each side a multiple of the pooling divisor).
+* **Mirroring** (ours; nnU-Net mirrors along every axis and never names sides): left-right only, and
+  only where the labelled anatomy is left-right symmetric, measured on the labels (each label's
+  mirror image lands on itself or on one counterpart, which a mirror then swaps;
+  :func:`lib.planning.laterality.symmetric_classes`). 2-D images carry no orientation: never mirrored.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lib.planning.fingerprint import Fingerprint, infer_modality
+from lib.planning.laterality import symmetric_classes
 from lib.planning.presets import ModelPreset
 
 ANISOTROPY_THRESHOLD = 3.0
@@ -188,4 +193,5 @@ def plan_model(
         network=network,
         working_size=working_size,
         fingerprint=summary,
+        mirror=symmetric_classes(fp.mirror_overlap, labels) if fp.spatial_dims == 3 else None,
     )

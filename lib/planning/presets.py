@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from lib.networks.unet import build_unet
+from lib.planning.laterality import symmetric_classes
 
 MODALITIES = ("CT", "MR", "XR")
 #: the interactive twin of model ``m`` is served and trained as ``m + TWIN_SUFFIX``
@@ -33,7 +34,10 @@ class ModelPreset:
     size) instead resize every image to ``working_size`` pixels. ``intensity`` is ``{"scheme": name,
     **parameters}`` (see :mod:`lib.preprocessing.normalization`); ``network`` the keyword arguments of
     :func:`lib.networks.unet.build_unet`; ``fingerprint`` the dataset summary a planned model was
-    derived from (empty for hand-written presets). ``interactive``: the click-guided twin of the plan
+    derived from (empty for hand-written presets). ``mirror``: the class each class becomes in a
+    left-right mirror image (:mod:`lib.planning.laterality`), or None when the anatomy is not left-right
+    symmetric; training mirrors patches and inference may average over the mirror image only where it
+    is set. ``interactive``: the click-guided twin of the plan
     (DeepEdit-style, :func:`interactive_twin`), whose network also reads one guidance channel per
     class (background included) beside the image.
     """
@@ -49,6 +53,7 @@ class ModelPreset:
     network: dict[str, Any] = field(default_factory=dict)
     working_size: tuple[int, ...] | None = None
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    mirror: tuple[int, ...] | None = None
     interactive: bool = False
 
     @property
@@ -70,6 +75,8 @@ class ModelPreset:
             raise ValueError(f"{self.name}: modality must be one of {MODALITIES}, got {self.modality!r}")
         if "scheme" not in self.intensity:
             raise ValueError(f"{self.name}: intensity needs a 'scheme'")
+        if self.mirror is not None and sorted(self.mirror) != list(range(self.out_channels)):
+            raise ValueError(f"{self.name}: mirror must reorder classes 0..{self.out_channels - 1}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (what ``plan.json`` and checkpoints hold)."""
@@ -83,11 +90,16 @@ class ModelPreset:
             if key in network:
                 network[key] = tuple(tuple(s) if isinstance(s, list) else s for s in network[key])
         working = data.get("working_size")
+        labels = {str(k): int(v) for k, v in data["labels"].items()}
+        if "mirror" in data:
+            mirror = tuple(int(c) for c in data["mirror"]) if data["mirror"] is not None else None
+        else:  # plans written before mirroring was planned: mirrored where no label names a side
+            mirror = symmetric_classes(None, labels) if int(data["spatial_dims"]) == 3 else None
         return cls(
             name=data["name"],
             modality=data["modality"],
             description=data.get("description", ""),
-            labels={str(k): int(v) for k, v in data["labels"].items()},
+            labels=labels,
             spatial_dims=int(data["spatial_dims"]),
             spacing=tuple(float(s) for s in data["spacing"]),
             patch_size=tuple(int(p) for p in data["patch_size"]),
@@ -95,6 +107,7 @@ class ModelPreset:
             network=network,
             working_size=tuple(int(w) for w in working) if working else None,
             fingerprint=dict(data.get("fingerprint", {})),
+            mirror=mirror,
             interactive=bool(data.get("interactive", False)),
         )
 
@@ -121,6 +134,7 @@ MRI_BRAIN = ModelPreset(
     patch_size=(96, 96, 96),
     intensity={"scheme": "mr_zscore", "n4": True},
     network={"arch": "unet", "channels": (8, 16, 32, 64, 128), "num_res_units": 2, "dropout": 0.1},
+    mirror=(0, 1),
 )
 
 XRAY_LUNGS = ModelPreset(
@@ -202,6 +216,7 @@ def plan_summary(plan: ModelPreset) -> dict[str, Any]:
         "working_size": list(plan.working_size) if plan.working_size else None,
         "intensity": dict(plan.intensity),
         "network": {k: list(v) if isinstance(v, tuple) else v for k, v in plan.network.items()},
+        "mirror": list(plan.mirror) if plan.mirror is not None else None,
     }
     if plan.interactive:
         summary["inputs"] = (

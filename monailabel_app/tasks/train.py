@@ -119,7 +119,7 @@ class SegmentationTrain(TrainTask):
             plan = plan_model(
                 definition.name,
                 definition.labels,
-                fingerprint(items),
+                fingerprint(items, len(definition.labels)),
                 modality=definition.modality,
                 description=definition.description,
                 n4=definition.n4,
