@@ -14,7 +14,7 @@ from scipy import ndimage
 from lib.data.loaders import validation_cases
 from lib.inference.config import InferConfig
 from lib.inference.predictor import Predictor, keep_largest_components
-from lib.interactive.editing import ClickEditor, clicked_regions, merge_edit
+from lib.interactive.editing import ClickEditor, click_intents, clicked_regions, merge_edit
 from lib.interactive.guidance import Clicks
 from lib.interactive.simulation import RandClickGuidanced, make_faint
 from lib.interactive.training import ClickRounds, validation_clicks
@@ -186,11 +186,39 @@ def test_trainer_calls_prepare_batch_on_every_training_batch(tmp_path):
         ([0, 1, 1, 2, 0], [1, 1, 0, 1, 2], {2}, [0, 1, 1, 0, 2]),  # 2 moves, never over 1
         ([2, 2, 0], [0, 0, 0], {1, 2}, [0, 0, 0]),  # a removal
         ([3, 0], [1, 1], set(), [3, 0]),  # nothing edited
+        ([0, 1, 1, 2, 0], [1, 1, 0, 1, 2], {1: "add"}, [1, 1, 1, 2, 0]),  # grows, keeps its voxels
+        ([1, 1, 0], [0, 0, 1], {1: "add"}, [1, 1, 1]),  # a foreground click never shrinks its label
+        ([0, 1, 1, 2, 0], [1, 1, 0, 1, 2], {1: "remove"}, [0, 1, 0, 2, 0]),  # shrinks only
+        ([0, 0, 1], [1, 1, 1], {1: "remove"}, [0, 0, 1]),  # a background click never adds
     ],
 )
 def test_merge_edit(previous, new, edited, expected):
-    out = merge_edit(np.array(previous), np.array(new), edited)
+    intents = edited if isinstance(edited, dict) else None
+    out = merge_edit(np.array(previous), np.array(new), edited, intents=intents)
     assert out.tolist() == expected
+
+
+def test_an_unknown_intent_is_refused():
+    with pytest.raises(ValueError, match="unknown edit intent 'grow'"):
+        merge_edit(np.zeros(3, int), np.ones(3, int), [1], intents={1: "grow"})
+
+
+@pytest.mark.parametrize(
+    "foreground, background, before_fg, before_bg, expected",
+    [
+        ({"a": [(0,)]}, [], {}, [], {1: "add", 2: "replace"}),  # a new click for a
+        ({}, [(1,)], {}, [], {1: "remove", 2: "replace"}),  # a new background click on a's voxel
+        ({}, [(3,)], {}, [], {1: "replace", 2: "remove"}),
+        ({"a": [(0,)]}, [(1,)], {}, [], {1: "replace", 2: "replace"}),  # both for a: the network decides
+        ({"a": [(0,)]}, [], {"a": [(0,)]}, [], {1: "replace", 2: "replace"}),  # the same clicks again
+        ({}, [(0,)], {}, [], {1: "replace", 2: "replace"}),  # a background click on background
+    ],
+)
+def test_click_intents(foreground, background, before_fg, before_bg, expected):
+    labels, last = {"a": 1, "b": 2}, np.array([0, 1, 2, 2])
+    clicks = Clicks({"a": [], "b": [], **foreground}, background)
+    before = Clicks({"a": [], "b": [], **before_fg}, before_bg)
+    assert click_intents(clicks, before, last, labels, [1, 2]) == expected
 
 
 def test_a_click_claims_its_region_from_the_wrong_label():

@@ -9,11 +9,12 @@ network pass, not a reload and a resampling) and the last answer it gave; a clic
    component an annotator clicked;
 3. back on the input grid, :func:`merge_edit`: only the edited labels change, so a click for one
    label never erases another, except inside the region its click lands in (a click inside a region
-   labelled as the wrong organ relabels that region, :func:`clicked_regions`). The edited label is
-   the request's ``label``; a request that names none (OHIF v3 sends every label's clicks and no
-   ``label``; Slicer's ``background`` segment) edits the labels whose clicks changed since the last
-   request on the image, and for new background clicks the labels the last answer has under them
-   (:func:`edited_labels`).
+   labelled as the wrong organ relabels that region, :func:`clicked_regions`); a new foreground
+   click only adds to its label and a new background click only removes (:func:`click_intents`).
+   The edited label is the request's ``label``; a request that names none (OHIF v3 sends every
+   label's clicks and no ``label``; Slicer's ``background`` segment) edits the labels whose clicks
+   changed since the last request on the image, and for new background clicks the labels the last
+   answer has under them (:func:`edited_labels`).
 
 A request without clicks is the auto mode (guidance zero) and starts the image afresh.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,28 +37,47 @@ from lib.inference.predictor import Prediction, Predictor, keep_largest_componen
 from lib.interactive.guidance import Clicks, guidance_channels, to_working_grid
 
 CACHE_IMAGES = 4  # preprocessed images (and last answers) kept; a sample CT's is about 7 MB
+INTENTS = ("replace", "add", "remove")
 
 
 def merge_edit(
-    previous: np.ndarray, new: np.ndarray, edited: Iterable[int], claimed: np.ndarray | None = None
+    previous: np.ndarray,
+    new: np.ndarray,
+    edited: Iterable[int],
+    claimed: np.ndarray | None = None,
+    intents: Mapping[int, str] | None = None,
 ) -> np.ndarray:
-    """``previous`` with the ``edited`` label values taken from ``new``: their old voxels are cleared,
-    then they take the voxels ``new`` gives them that no other label holds, and inside ``claimed``
-    (where an annotator clicked them, :func:`clicked_regions`) also voxels another label held there.
-    Elsewhere other labels never change.
+    """``previous`` with the ``edited`` label values taken from ``new``. How depends on each label's
+    intent (:func:`click_intents`; default ``"replace"``): ``"replace"`` clears the label's old voxels
+    and gives it the voxels ``new`` gives it; ``"add"`` (new foreground clicks) keeps its old voxels
+    and adds those; ``"remove"`` (new background clicks on it) keeps only its old voxels that ``new``
+    still gives it. Voxels are taken only where no other label is, or inside ``claimed`` (where an
+    annotator clicked the label, :func:`clicked_regions`) also from another label. Elsewhere other
+    labels never change.
 
-    >>> merge_edit(np.array([0, 1, 1, 2, 0]), np.array([1, 1, 0, 1, 2]), {1}).tolist()
-    [1, 1, 0, 2, 0]
-    >>> claimed = np.array([0, 0, 0, 1, 0], bool)
-    >>> merge_edit(np.array([0, 1, 1, 2, 0]), np.array([1, 1, 0, 1, 2]), {1}, claimed).tolist()
+    >>> previous, new = np.array([0, 1, 1, 2, 0]), np.array([1, 1, 0, 1, 2])
+    >>> merge_edit(previous, new, {1}).tolist(), merge_edit(previous, new, {1}, intents={1: "add"}).tolist()
+    ([1, 1, 0, 2, 0], [1, 1, 1, 2, 0])
+    >>> merge_edit(previous, new, {1}, intents={1: "remove"}).tolist()
+    [0, 1, 0, 2, 0]
+    >>> merge_edit(previous, new, {1}, np.array([0, 0, 0, 1, 0], bool)).tolist()
     [1, 1, 0, 1, 0]
     """
-    values = list(edited)
+    intents = intents or {}
     out = previous.copy()
-    out[np.isin(previous, values)] = 0
-    free = out == 0 if claimed is None else (out == 0) | claimed
-    take = np.isin(new, values) & free
-    out[take] = new[take]
+    free = np.zeros(previous.shape, bool) if claimed is None else claimed
+    for value in edited:
+        intent = intents.get(value, "replace")
+        if intent not in INTENTS:
+            raise ValueError(f"unknown edit intent {intent!r}; valid: {', '.join(INTENTS)}")
+        old = previous == value
+        if intent == "remove":
+            out[old & (new != value)] = 0
+            continue
+        if intent == "replace":
+            out[old] = 0
+        take = (new == value) & ((out == 0) | (free & (out != value)))
+        out[take] = value
     return out
 
 
@@ -102,6 +122,34 @@ def edited_labels(clicks: Clicks, before: Clicks, last: np.ndarray, labels: dict
         if last[point]:
             changed.add(int(last[point]))
     return sorted(changed) if changed else sorted(labels.values())
+
+
+def click_intents(
+    clicks: Clicks, before: Clicks, last: np.ndarray, labels: dict[str, int], edited: Iterable[int]
+) -> dict[int, str]:
+    """What the annotator meant for each ``edited`` label (:func:`merge_edit`'s intents): ``"add"``
+    when only new foreground clicks of that label came since the previous request (``before``),
+    ``"remove"`` when only new background clicks landed on it in ``last`` (the last answer, input
+    grid), else ``"replace"`` (both, or neither: e.g. the same clicks sent again). A foreground click
+    then never takes voxels from its own label elsewhere, and a background click never adds any
+    (MONAI Label #1406).
+
+    >>> last, labels, before = np.array([0, 1, 2, 2]), {"a": 1, "b": 2}, Clicks({"a": [], "b": []})
+    >>> click_intents(Clicks({"a": [(0,)], "b": []}, [(3,)]), before, last, labels, [1, 2])
+    {1: 'add', 2: 'remove'}
+    """
+    names = {v: n for n, v in labels.items()}
+    new_background = set(clicks.background) - set(before.background)
+    removed = {int(last[p]) for p in new_background if last[p]}
+    intents = {}
+    for value in edited:
+        name = names[value]
+        added = bool(set(clicks.foreground.get(name, [])) - set(before.foreground.get(name, [])))
+        if added != (value in removed):
+            intents[value] = "add" if added else "remove"
+        else:
+            intents[value] = "replace"
+    return intents
 
 
 @dataclass
@@ -171,7 +219,8 @@ class ClickEditor:
         edited = edited_labels(clicks, entry.clicks, entry.last, self.labels)
         t2 = time.perf_counter()
         claimed = clicked_regions(new, clicks, self.labels, edited)
-        entry.last, entry.clicks = merge_edit(entry.last, new, edited, claimed), clicks
+        intents = click_intents(clicks, entry.clicks, entry.last, self.labels, edited)
+        entry.last, entry.clicks = merge_edit(entry.last, new, edited, claimed, intents), clicks
         timings["merge"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - t0
         return Prediction(entry.last.copy(), entry.affine, timings)
