@@ -13,7 +13,9 @@ from lib.inference.predictor import Predictor
 from lib.planning.laterality import (
     lateral_labels,
     mirror_classes,
+    mirror_overlap,
     mirror_overlaps,
+    mirror_profile,
     opposite_side,
     symmetric_classes,
 )
@@ -79,6 +81,22 @@ def test_mirror_overlaps_finds_the_midline_and_the_pair():
     assert m[1, 1] == pytest.approx(1.0)
     assert m[2, 3] == m[3, 2] == pytest.approx(2 * 80 / (80 + 100))
     assert m[2, 2] == m[1, 2] == 0
+
+
+def test_mirror_profile_and_overlap_agree_with_counting_voxel_by_voxel():
+    rng = np.random.default_rng(0)
+    a, b = rng.random((9, 4, 3)) < 0.4, rng.random((9, 4, 3)) < 0.3
+    for s in range(2 * 9 - 1):
+        mirrored = np.zeros_like(b)
+        for x in range(9):
+            if 0 <= s - x < 9:
+                mirrored[x] = b[s - x]
+        assert mirror_overlap(a, b, s) == np.count_nonzero(a & mirrored)
+        own = np.zeros_like(a)
+        for x in range(9):
+            if 0 <= s - x < 9:
+                own[x] = a[s - x]
+        assert mirror_profile(a)[s] == pytest.approx(np.count_nonzero(a & own), abs=1e-3)
 
 
 def test_a_structure_on_one_side_of_the_body_is_not_symmetric():
