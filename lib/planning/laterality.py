@@ -156,9 +156,9 @@ def symmetric_classes(
     >>> symmetric_classes(m, {"x": 1, "y": 2, "z_l": 3}) is None  # a left label without its right one
     True
     """
-    named = mirror_classes(labels)
-    if overlap is None:
-        return tuple(named) if named is not None and not lateral_labels(labels) else None
+    sided = bool(lateral_labels(labels))
+    if overlap is None:  # unsided names are their own mirror images
+        return None if sided else tuple(range(len(labels) + 1))
     m = np.asarray(overlap, float)[1:, 1:]
     if m.shape != (len(labels), len(labels)):
         return None
@@ -166,6 +166,7 @@ def symmetric_classes(
     if any(m[a, b] < threshold or best[b] != a for a, b in enumerate(best)):
         return None
     found = (0, *(int(b) + 1 for b in best))
-    if lateral_labels(labels) and (named is None or tuple(named) != found):
+    named = mirror_classes(labels) if sided else None
+    if sided and (named is None or tuple(named) != found):
         return None
     return found
