@@ -236,6 +236,31 @@ def test_time_budget_stops_cleanly_validates_and_ends_the_cosine(tmp_path):
     assert "time budget" in result.notes[0] and result.best_state is not None
 
 
+@pytest.mark.parametrize(
+    "val_interval, validated_epochs",
+    [(0, [-1, 109]), (50, [-1, 49, 99, 109])],  # automatic: validation waits for 9x its time in training
+    ids=["automatic", "fixed"],
+)
+def test_slow_validation_waits_for_training_under_an_automatic_interval(
+    tmp_path, monkeypatch, val_interval, validated_epochs
+):
+    cases = toy_box_cases(1, 0, scale=2)
+    net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
+    config = TrainConfig(max_epochs=110, max_minutes=0, val_interval=val_interval, early_stop_patience=0)
+    trainer = Trainer(net, config, _box_loader(cases), cases, {"box": 1}, (32, 32, 16), str(tmp_path))
+    assert trainer.val_interval == 50  # 1 step per epoch: about 50 steps apart at least
+    seen = []
+
+    def slow_validation(epoch):  # dearer than 50 epochs of training / 9 (a toy epoch: 0.02-0.3 s)
+        seen.append(epoch)
+        time.sleep(2.0)
+        return 1.0, {"box": 0.5}, {"box": 0.3}
+
+    monkeypatch.setattr(trainer, "validate", slow_validation)
+    trainer.fit()
+    assert seen == validated_epochs
+
+
 def test_without_validation_cases_the_last_epoch_is_kept_with_a_note(tmp_path):
     cases = toy_box_cases(1, 0, scale=2)
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)

@@ -20,6 +20,7 @@ from lib.optim.schedulers import SCHEDULER_DEFAULTS
 
 TARGET_STEPS = 2000  # optimizer steps of an automatic schedule (max_epochs 0)
 VAL_EVERY_STEPS = 50  # optimizer steps between validations of an automatic interval (val_interval 0)
+VAL_TIME_SHARE = 0.1  # an automatic interval also waits until validation is at most this share of the time
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ class TrainConfig(Options):
     )
     val_interval: int = _option(
         0,
-        f"validate every N epochs; 0 = every ~{VAL_EVERY_STEPS} optimizer "
-        "steps (validation is slow on a CPU); always at the start and the end",
+        f"validate every N epochs; 0 = every ~{VAL_EVERY_STEPS} optimizer steps, or less often so "
+        f"validation takes at most {VAL_TIME_SHARE:.0%} of the run (it is slow on a CPU); always at the "
+        "start and the end",
         low=0,
         high=10_000,
     )
@@ -133,5 +135,24 @@ class TrainConfig(Options):
         return self.max_epochs or max(1, math.ceil(TARGET_STEPS / max(steps_per_epoch, 1)))
 
     def val_interval_for(self, steps_per_epoch: int) -> int:
-        """``val_interval``, or for 0 the epochs that make about ``VAL_EVERY_STEPS`` optimizer steps."""
+        """``val_interval``, or for 0 the epochs that make about ``VAL_EVERY_STEPS`` optimizer steps
+        (the least between validations; see :meth:`validation_due`)."""
         return self.val_interval or max(1, round(VAL_EVERY_STEPS / max(steps_per_epoch, 1)))
+
+    def validation_due(
+        self, epochs_since: int, interval: int, train_seconds: float, val_seconds: float
+    ) -> bool:
+        """Whether to validate after ``epochs_since`` epochs (``train_seconds`` of training) since the last
+        validation, which took ``val_seconds``: every ``interval`` epochs, and for an automatic interval
+        (``val_interval`` 0) only once validation would be at most ``VAL_TIME_SHARE`` of the time.
+
+        >>> auto = TrainConfig(val_interval=0)
+        >>> auto.validation_due(6, 6, 60.0, 5.0), auto.validation_due(6, 6, 60.0, 12.0)
+        (True, False)
+        >>> TrainConfig(val_interval=6).validation_due(6, 6, 60.0, 12.0)
+        True
+        """
+        if epochs_since < interval:
+            return False
+        share = val_seconds / max(val_seconds + train_seconds, 1e-9)
+        return bool(self.val_interval) or share <= VAL_TIME_SHARE

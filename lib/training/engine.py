@@ -237,6 +237,7 @@ class Trainer:
         all_norms: list[float] = []
         train_seconds: list[float] = []
         val_seconds, previous = 0.0, None
+        epochs_since, seconds_since = 0, 0.0  # training since the last validation
 
         def record_validation(epoch: int, stats: EpochStats | None = None) -> float:
             """Validate, add to the history and to ``stats`` (None: the starting weights)."""
@@ -285,6 +286,7 @@ class Trainer:
                     cfg.grad_clip or None,
                 )
                 train_seconds.append(time.perf_counter() - t0)
+                epochs_since, seconds_since = epochs_since + 1, seconds_since + train_seconds[-1]
                 all_norms.extend(norms)
                 # stop when one more epoch and its validation would overrun the budget
                 projected = time.perf_counter() - start + float(np.mean(train_seconds[-3:])) + val_seconds
@@ -303,7 +305,9 @@ class Trainer:
                 writer.add_scalar("Learning_rate", lr, epoch)
                 history["train_loss"].append(loss)
                 metric = None
-                if self.val_cases and ((epoch + 1) % self.val_interval == 0 or last):
+                due = cfg.validation_due(epochs_since, self.val_interval, seconds_since, val_seconds)
+                if self.val_cases and (due or last):
+                    epochs_since, seconds_since = 0, 0.0
                     tv = time.perf_counter()
                     metric = record_validation(epoch, stats)
                     val_seconds = time.perf_counter() - tv
