@@ -101,26 +101,3 @@ def test_wrapped_dict_with_missing_and_unexpected(key):
     assert report.skipped == {"0.bias": "missing in checkpoint", "head.extra": "unexpected in checkpoint"}
     assert len(report.loaded) == report.total - 1
     assert torch.all(model[0].weight == 3) and torch.all(model[0].bias == 0)
-
-
-@pytest.mark.parametrize("arch", ["unet", "dynunet"])
-def test_dropout_drops_whole_feature_maps(arch):
-    from lib.networks.unet import build_unet
-
-    net = build_unet(3, 1, 2, arch=arch, channels=(4, 8, 16), strides=[2, 2], dropout=0.5)
-    layers = [m for m in net.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-    assert layers and all(type(m) is nn.Dropout3d and m.p == 0.5 for m in layers)
-    torch.manual_seed(0)
-    out = layers[0].train()(torch.ones(1, 64, 4, 4, 4))
-    per_channel = out.flatten(2)
-    # every channel is all kept (x 2) or all dropped, never a mix
-    assert torch.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
-    assert 0 < int((per_channel == 0).all(-1).sum()) < 64
-
-
-def test_shipped_checkpoints_load_strictly_into_channel_dropout_networks():
-    from lib.planning.presets import PRESETS, build_network, shipped_checkpoint
-
-    for name, preset in PRESETS.items():
-        checkpoint = torch.load(shipped_checkpoint(name), map_location="cpu", weights_only=False)
-        build_network(preset).load_state_dict(checkpoint["state_dict"], strict=True)
