@@ -1,11 +1,12 @@
 """Training throughput and time-to-Dice on the sample CT data, through the project's training recipe.
 
     python bench/train_speed.py [--target 0.90] [--budget-min 30] [--epochs 160] [--lr 1e-3]
-                                [--batch-size 1] [--num-samples 2]
+                                [--batch-size 1] [--num-samples 1]
                                 [--compare-radiology | --radiology-from SUMMARY.json]
 
 Trains ct_organs from scratch (AdamW 1e-3, cosine over ``--epochs``, bf16 autocast where available;
-steps of ``--batch-size`` images x ``--num-samples`` patches, the app's defaults) on the sample
+steps of ``--batch-size`` images x ``--num-samples`` patches, by default the app's; the runs recorded
+before 2026-12-02 used ``--num-samples 2``, the default then) on the sample
 datastore's training split, validating every 5 epochs as the engine does (the served output against the
 labels as annotated), and prints one JSON summary: patches per second (training steps only), seconds
 per epoch, the validation curve (wall seconds, epoch, mean and spleen Dice) and the wall time at which
@@ -215,8 +216,11 @@ def main() -> int:
     parser.add_argument("--compare-radiology", action="store_true")
     parser.add_argument("--radiology-budget-min", type=float, default=60.0)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=1, help="images per step")
-    parser.add_argument("--num-samples", type=int, default=2, help="patches per image and step")
+    defaults = TrainConfig()
+    parser.add_argument("--batch-size", type=int, default=defaults.train_batch_size, help="images per step")
+    parser.add_argument(
+        "--num-samples", type=int, default=defaults.num_samples, help="patches per image and step"
+    )
     parser.add_argument(
         "--radiology-from",
         type=Path,

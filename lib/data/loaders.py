@@ -39,15 +39,15 @@ def sampling_preparation(preset: ModelPreset) -> list:
 def training_loader(
     items: Sequence[dict],
     preset: ModelPreset,
-    batch_size: int = 1,
-    num_samples: int = 2,
+    batch_size: int,
+    num_samples: int,
     cache: bool = True,
     synthesis_prob: float = 0.0,
 ) -> DataLoader:
     """Loader over ``items`` ({"image": path, "label": path}) yielding augmented patch batches.
 
     The deterministic part of the chain (and the class index) is cached in memory once; each batch holds
-    ``batch_size * num_samples`` patches.
+    ``batch_size * num_samples`` patches (the train options of the same names).
     """
     # flattened: CacheDataset caches up to the first Randomizable, and a nested Compose is one
     transform = Compose(
