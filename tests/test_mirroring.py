@@ -86,17 +86,17 @@ def test_mirror_overlaps_finds_the_midline_and_the_pair():
 def test_mirror_profile_and_overlap_agree_with_counting_voxel_by_voxel():
     rng = np.random.default_rng(0)
     a, b = rng.random((9, 4, 3)) < 0.4, rng.random((9, 4, 3)) < 0.3
+
+    def mirrored(mask, s):  # slice x of the result is slice s - x of mask (empty outside)
+        out = np.zeros_like(mask)
+        for x in range(mask.shape[0]):
+            if 0 <= s - x < mask.shape[0]:
+                out[x] = mask[s - x]
+        return out
+
     for s in range(2 * 9 - 1):
-        mirrored = np.zeros_like(b)
-        for x in range(9):
-            if 0 <= s - x < 9:
-                mirrored[x] = b[s - x]
-        assert mirror_overlap(a, b, s) == np.count_nonzero(a & mirrored)
-        own = np.zeros_like(a)
-        for x in range(9):
-            if 0 <= s - x < 9:
-                own[x] = a[s - x]
-        assert mirror_profile(a)[s] == pytest.approx(np.count_nonzero(a & own), abs=1e-3)
+        assert mirror_overlap(a, b, s) == np.count_nonzero(a & mirrored(b, s))
+        assert mirror_profile(a)[s] == pytest.approx(np.count_nonzero(a & mirrored(a, s)), abs=1e-3)
 
 
 def test_a_structure_on_one_side_of_the_body_is_not_symmetric():
