@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spacing", type=float, nargs="+", help="override the preset's working spacing (mm)")
     parser.add_argument("--patch", type=int, nargs="+", help="override the preset's patch size (voxels)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch CPU threads")
+    parser.add_argument(
+        "--train-also", help="another folder datastore whose cases only train (e.g. from lib.synthesize)"
+    )
     parser.add_argument("--init", help="start from this checkpoint (partial loading, report logged)")
     parser.add_argument("--interactive", action="store_true", help="train the preset's click-guided twin")
     parser.add_argument("--export", help="copy the published checkpoint here (fp16 weights)")
@@ -116,10 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         store,
         split_file,
         pretrained=args.init,
+        train_also=datastore_items(args.train_also) if args.train_also else (),
     )
     checkpoint = str(store.path(version))
     held_out = split["val"] + split["test"]
     summary = {
+        "train_cases": len(split["train"]),
         "version": version,
         "best_epoch": result.best_epoch,
         "best_val_dice": result.best_dice,  # served output vs the labels as annotated

@@ -14,7 +14,8 @@ gets correct geometry. Labels: 0 background, 1 liver, 2 spleen, 3 kidney_left, 4
 (patient's left: smaller RAS x, larger DICOM/LPS x); a label is the organ membership at the voxel
 centre (renal sinus fat and pelvis excluded, intrahepatic vessels included, IVC excluded). The
 image averages the tissue over the slice thickness (box slice profile), adds per-tissue texture,
-an in-plane PSF and correlated noise (portal-venous HU, sigma 7-14 HU depending on thickness).
+an in-plane PSF and correlated noise (sigma 7-14 HU depending on thickness); the committed cases are
+portal-venous, the full-FOV ones (``--wide``) in any of four contrast phases.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from ct_phantom.dicom_series import dicom_series
 from ct_phantom.scan import generate_ct_case
+from ct_phantom.tissues import PHASES
 from phantom_utils import nifti_gz_bytes
 
 
@@ -102,7 +104,8 @@ def write_wide_cases(root: Path, count: int, first_seed: int = 300) -> list[dict
 
     Chest to pelvis around the organs (lungs, heart, bowel, bladder, femoral heads: what a clinical
     abdominal CT shows and the committed organ-span slabs do not); 0.7-0.9 mm pixels, 2.5-5 mm
-    slices over 400-650 mm. Not committed (about 25 MB each): the full-FOV fine-tune recipe in the
+    slices over 400-650 mm, each in a contrast phase drawn from ``PHASES`` (the committed cases are all
+    portal-venous). Not committed (about 25 MB each): the full-FOV fine-tune recipe in the
     README generates them.
     """
     (root / "labels" / "final").mkdir(parents=True, exist_ok=True)
@@ -112,13 +115,15 @@ def write_wide_cases(root: Path, count: int, first_seed: int = 300) -> list[dict
         inplane = float(rng.uniform(0.7, 0.9))
         thickness = float(rng.choice([2.5, 3.0, 5.0]))
         slices = int(rng.uniform(400.0, 650.0) / thickness)
+        phase = str(rng.choice(PHASES))
         hu, label, affine = generate_ct_case(
-            first_seed + k, (inplane, inplane, thickness), shape=(512, 512, slices)
+            first_seed + k, (inplane, inplane, thickness), shape=(512, 512, slices), phase=phase
         )
         name = f"wide_{k:03d}.nii.gz"
         (root / name).write_bytes(nifti_gz_bytes(hu, affine))
         (root / "labels" / "final" / name).write_bytes(nifti_gz_bytes(label, affine))
-        rows.append({"case": name, "shape": hu.shape, "spacing": (round(inplane, 3), thickness)})
+        spacing = (round(inplane, 3), thickness)
+        rows.append({"case": name, "shape": hu.shape, "spacing": spacing, "phase": phase})
     return rows
 
 

@@ -198,3 +198,18 @@ def test_ct_sample_size_within_budget():
     files = [p for d in ct for p in d.rglob("*") if p.is_file() and not p.name.endswith(IGNORED)]
     files = [p for p in files if "__pycache__" not in p.parts and "original" not in p.parent.parts]
     assert sum(p.stat().st_size for p in files) <= MAX_BYTES
+
+
+def test_contrast_phases_change_the_enhancement():
+    def organ_means(phase: str) -> tuple[dict[int, float], np.ndarray, np.ndarray]:
+        hu, label, _ = gen.generate_ct_case(5, spacing=(3.0, 3.0, 6.0), shape=(128, 96, 40), phase=phase)
+        return {v: float(hu[ndimage.binary_erosion(label == v)].mean()) for v in (1, 2, 3)}, hu, label
+
+    plain, _, label = organ_means("non_contrast")
+    portal, portal_hu, _ = organ_means("portal_venous")
+    _, delayed_hu, _ = organ_means("delayed")
+    assert plain[3] < 60 < portal[3] and plain[1] < portal[1] - 25  # kidney and liver enhance
+    assert abs(plain[1] - plain[2]) < 25  # unenhanced liver and spleen look alike
+    kidneys = ndimage.binary_dilation(label >= 3, iterations=3)
+    excreted = delayed_hu.astype(np.int32) - portal_hu  # same patient and noise: only the phase differs
+    assert excreted[kidneys].max() > 300  # excreted contrast in the collecting system

@@ -55,13 +55,16 @@ def run_training(
     seed: int = 0,
     on_epoch: Callable[[EpochStats, TrainResult], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    train_also: Sequence[dict] = (),
 ) -> tuple[TrainResult, int | None, dict[str, list], str]:
     """Train ``preset`` on labelled ``items`` ({"image", "label"} paths) and publish the best weights.
 
     The patient-level split is read from / persisted to ``split_file`` so retraining never moves a
-    val/test case into training. ``pretrained`` (path or checkpoint) is loaded partially (output
-    channels matched by label name) and its report logged; weights widened to more inputs (a twin
-    started from its segmentation model) are not a candidate for publishing. Inside a DDP process
+    val/test case into training; ``train_also`` (e.g. cases synthesised from a template,
+    :mod:`lib.synthesize`) are added to the training cases only, outside the split. ``pretrained``
+    (path or checkpoint) is loaded partially (output channels matched by label name) and its report
+    logged; weights widened to more inputs (a twin started from its segmentation model) are not a
+    candidate for publishing. Inside a DDP process
     group each rank trains on its shard of the training cases and only rank 0 publishes. Returns
     (result, published version or None when cancelled or not rank 0, split, the starting weights'
     load report or ``FROM_SCRATCH``).
@@ -71,6 +74,7 @@ def run_training(
     split = PatientSplit(
         split_file, val_fraction=config.val_split, test_fraction=test_fraction, seed=seed
     ).assign(list(items))
+    split["train"] = split["train"] + list(train_also)
     if not split["train"]:
         raise ValueError("no training cases: label more images first")
     logger.info("split: %d train, %d val, %d test", *(len(split[k]) for k in ("train", "val", "test")))

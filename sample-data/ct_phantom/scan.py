@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from .patient import Patient
 from .shapes import Block, Structure, box_corners, rotation_z
-from .tissues import HU_MAX, HU_MIN, TISSUE_HU, Tissue
+from .tissues import HU_MAX, HU_MIN, PHASE_HU, TISSUE_HU, Tissue
 
 MAX_BLOCK_VOXELS = 1 << 19
 
@@ -113,8 +113,9 @@ def plan_scan(
     shape: tuple[int, int, int] | None,
     orientation: str,
     z_extent: float | None,
+    phase: str = "portal_venous",
 ) -> ScanPlan:
-    """Patient, placement in the scanner, sampling grid and tissue HU table of one case."""
+    """Patient, placement in the scanner, sampling grid and tissue HU table (contrast ``phase``) of a case."""
     patient_rng, case_rng, tex_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     patient = Patient(patient_rng)
     drawn = (case_rng.uniform(0.6, 1.0), case_rng.uniform(1.5, 5.0))
@@ -123,6 +124,8 @@ def plan_scan(
     trans = case_rng.uniform([-20.0, -40.0, -350.0], [20.0, 10.0, 100.0])
     margin = case_rng.uniform(3.0, 7.0)
     table = np.array([TISSUE_HU[t][:3] for t in Tissue], dtype=np.float64)
+    for tissue, (mean, coarse) in PHASE_HU[phase].items():
+        table[tissue, :2] = mean, coarse
     table[:, 0] += [case_rng.normal(0.0, TISSUE_HU[t][3]) for t in Tissue]
     z_range = (patient.z_lo, patient.z_hi)
     if z_extent is not None:
@@ -139,6 +142,7 @@ def generate_ct_case(
     orientation: str = "RAS",
     z_extent: float | None = None,
     supersample: int | None = None,
+    phase: str = "portal_venous",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Synthesise one abdominal CT: (HU int16 array, label uint8 array, 4x4 RAS affine).
 
@@ -148,9 +152,10 @@ def generate_ct_case(
     ``shape`` a full FOV of that size is centred on the abdomen (e.g. 512x512x200 at 0.78x0.78x2.5).
     ``orientation`` is the nibabel axis code of the affine ([RL][AP][SI], e.g. RAS, LPS, LPI).
     ``supersample`` sub-slices per slice for the partial-volume slice profile (default about one
-    per 1.25 mm of thickness, fewer for very large volumes to bound the run time).
+    per 1.25 mm of thickness, fewer for very large volumes to bound the run time). ``phase``: the contrast
+    phase, one of ``tissues.PHASES`` (the enhancement of organs, vessels and collecting system).
     """
-    plan = plan_scan(seed, spacing, shape, orientation, z_extent)
+    plan = plan_scan(seed, spacing, shape, orientation, z_extent, phase)
     dims, sp, table = plan.dims, plan.spacing, plan.table
     n_sub = supersample
     if n_sub is None:

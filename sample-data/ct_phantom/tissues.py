@@ -1,4 +1,4 @@
-"""Tissue classes with their portal-venous HU and texture, and the label values of the four organs."""
+"""Tissue classes with their HU and texture by contrast phase, and the label values of the four organs."""
 
 from __future__ import annotations
 
@@ -75,4 +75,50 @@ TISSUE_HU: dict[Tissue, tuple[float, float, float, float]] = {
     Tissue.CARTILAGE: (120, 10, 10, 15),
     Tissue.MYOCARDIUM: (105, 5, 0, 8),
     Tissue.CONTRAST: (300, 20, 10, 60),
+}
+
+# Contrast phases: (mean HU, coarse texture amplitude) of the tissues whose enhancement differs from the
+# portal-venous table above (typical values of abdominal CT: no contrast; late arterial with the
+# corticomedullary differentiation and the heterogeneous spleen; portal-venous; excretory, contrast in the
+# collecting system). The per-case jitter of TISSUE_HU is added on top.
+PHASES = ("non_contrast", "arterial", "portal_venous", "delayed")
+PHASE_HU: dict[str, dict[Tissue, tuple[float, float]]] = {
+    "non_contrast": {
+        Tissue.LIVER: (58, 4),
+        Tissue.SPLEEN: (47, 4),
+        Tissue.CORTEX: (33, 4),
+        Tissue.MEDULLA: (30, 4),
+        Tissue.ARTERY: (42, 3),
+        Tissue.PORTAL: (40, 3),
+        Tissue.VEIN: (40, 3),
+        Tissue.PANCREAS: (42, 6),
+        Tissue.BOWEL_WALL: (38, 5),
+        Tissue.MYOCARDIUM: (45, 5),
+    },
+    "arterial": {
+        Tissue.LIVER: (72, 4),
+        Tissue.SPLEEN: (125, 22),
+        Tissue.CORTEX: (205, 8),
+        Tissue.MEDULLA: (72, 6),
+        Tissue.ARTERY: (330, 3),
+        Tissue.PORTAL: (125, 3),
+        Tissue.VEIN: (75, 3),
+        Tissue.PANCREAS: (118, 6),
+        Tissue.BOWEL_WALL: (95, 6),
+        Tissue.MYOCARDIUM: (140, 5),
+    },
+    "portal_venous": {},
+    "delayed": {
+        Tissue.LIVER: (82, 4),
+        Tissue.SPLEEN: (80, 4),
+        Tissue.CORTEX: (128, 6),
+        Tissue.MEDULLA: (138, 6),
+        Tissue.URINE: (600, 40),
+        Tissue.ARTERY: (105, 3),
+        Tissue.PORTAL: (108, 3),
+        Tissue.VEIN: (105, 3),
+        Tissue.PANCREAS: (75, 6),
+        Tissue.BOWEL_WALL: (65, 5),
+        Tissue.MYOCARDIUM: (95, 5),
+    },
 }
