@@ -1,6 +1,7 @@
 """The training CLI (``python -m lib.train``): trains, publishes, scores the held-out cases, exports."""
 
 import json
+import shutil
 
 import torch
 
@@ -36,3 +37,19 @@ def test_cli_refuses_a_folder_without_labelled_images_or_a_split_to_evaluate_on(
     argv = ["--preset", "xray_lungs", "--data", str(XRAY), "--model-dir", str(tmp_path / "runs")]
     assert main([*argv, "--evaluate", "any.pt"]) == 1
     assert "no persisted split" in capsys.readouterr().err
+
+
+def test_cli_trains_on_train_also_cases_outside_the_split(tmp_path, capsys):
+    extra = tmp_path / "extra"
+    (extra / "labels" / "final").mkdir(parents=True)
+    for rel in ("cxr_000.png", "labels/final/cxr_000.png"):
+        shutil.copy(XRAY / rel, extra / rel.replace("cxr_000", "made_000"))
+    runs = tmp_path / "runs"
+    argv = ["--preset", "xray_lungs", "--data", str(XRAY), "--model-dir", str(runs), "--epochs", "1"]
+    assert main([*argv, "--train-also", str(extra)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    patients = json.loads((runs / "split.json").read_text())["patients"]
+    assert "made_000" not in patients  # never placed in val or test
+    assert summary["train_cases"] == sum(part == "train" for part in patients.values()) + 1
+    meta = torch.load(runs / "v0001.pt", weights_only=True)["meta"]
+    assert "made_000.png" in meta["train_cases"]
