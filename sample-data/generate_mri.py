@@ -41,7 +41,7 @@ from phantom_utils import axis_aligned_grid, nifti_gz_bytes, smooth_noise, voxel
 from scipy import ndimage
 
 
-class T(IntEnum):
+class Tissue(IntEnum):
     """Tissue classes at a point."""
 
     AIR = 0
@@ -58,22 +58,22 @@ class T(IntEnum):
     CORD = 11
 
 
-BRAIN = (T.GM, T.WM, T.DEEP, T.VENTRICLE, T.STEM)
+BRAIN = (Tissue.GM, Tissue.WM, Tissue.DEEP, Tissue.VENTRICLE, Tissue.STEM)
 
 # T1 signal relative to white matter: mean, per-case SD (ventricles use the case's CSF value).
-T1: dict[T, tuple[float, float]] = {
-    T.AIR: (0.0, 0.0),
-    T.FAT: (1.25, 0.08),
-    T.SOFT: (0.45, 0.04),
-    T.BONE: (0.05, 0.015),
-    T.DIPLOE: (0.28, 0.04),
-    T.CSF: (0.16, 0.03),
-    T.GM: (0.62, 0.03),
-    T.WM: (1.0, 0.0),
-    T.DEEP: (0.78, 0.03),
-    T.VENTRICLE: (0.16, 0.0),
-    T.STEM: (0.9, 0.03),
-    T.CORD: (0.85, 0.03),
+T1: dict[Tissue, tuple[float, float]] = {
+    Tissue.AIR: (0.0, 0.0),
+    Tissue.FAT: (1.25, 0.08),
+    Tissue.SOFT: (0.45, 0.04),
+    Tissue.BONE: (0.05, 0.015),
+    Tissue.DIPLOE: (0.28, 0.04),
+    Tissue.CSF: (0.16, 0.03),
+    Tissue.GM: (0.62, 0.03),
+    Tissue.WM: (1.0, 0.0),
+    Tissue.DEEP: (0.78, 0.03),
+    Tissue.VENTRICLE: (0.16, 0.0),
+    Tissue.STEM: (0.9, 0.03),
+    Tissue.CORD: (0.85, 0.03),
 }
 
 
@@ -113,7 +113,7 @@ class MRICase(NamedTuple):
     image: np.ndarray  # int16, scanner units
     mask: np.ndarray  # uint8, 1 = brain
     affine: np.ndarray  # 4x4 voxel -> world RAS (mm)
-    tissue: np.ndarray  # uint8 T at the voxel centre
+    tissue: np.ndarray  # uint8 Tissue at the voxel centre
     bias: np.ndarray  # float32 multiplicative bias field (geometric mean 1 over the head)
     scale: float  # stored units per unit of relative T1 signal (white matter = 1 before bias)
 
@@ -188,33 +188,33 @@ class _Head:
     """One synthetic head drawn from ``rng``: shape parameters and the tissue map at given points."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        u = rng.uniform
-        s = u(0.9, 1.07)
-        ax, ay, az = s * u(0.94, 1.06), s * u(0.95, 1.05), s * u(0.94, 1.06)
+        uniform = rng.uniform
+        s = uniform(0.9, 1.07)
+        ax, ay, az = s * uniform(0.94, 1.06), s * uniform(0.95, 1.05), s * uniform(0.94, 1.06)
         self.cer_semi = (67.0 * ax, 84.0 * ay, 86.0 * ay, 60.0 * az, 42.0 * az)  # x, y+, y-, z+, z-
         self.cbl_c = np.array([0.0, -44.0 * ay, -40.0 * az])
-        self.cbl_semi = np.array([50.0 * ax * u(0.95, 1.05), 29.0 * ay, 22.0 * az])
+        self.cbl_semi = np.array([50.0 * ax * uniform(0.95, 1.05), 29.0 * ay, 22.0 * az])
         self.stem = (
             np.array([0.0, -10.0 * ay, -12.0 * az]),
             np.array([0.0, -28.0 * ay, -110.0 * az]),
             10.0 * s,
         )
         self.z_fm = self.cbl_c[2] - 0.7 * self.cbl_semi[2]  # foramen magnum
-        self.z_cut = self.cbl_c[2] - self.cbl_semi[2] - u(4.0, 12.0)  # lowest head-frame z imaged
-        self.csf = u(1.2, 3.5)  # subarachnoid space (atrophy widens it and the sulci)
-        self.skull, self.table = u(5.0, 8.0), u(1.4, 2.0)
-        self.scalp = u(4.5, 8.0)
-        self.fat = self.scalp * u(0.55, 0.8)
+        self.z_cut = self.cbl_c[2] - self.cbl_semi[2] - uniform(4.0, 12.0)  # lowest head-frame z imaged
+        self.csf = uniform(1.2, 3.5)  # subarachnoid space (atrophy widens it and the sulci)
+        self.skull, self.table = uniform(5.0, 8.0), uniform(1.4, 2.0)
+        self.scalp = uniform(4.5, 8.0)
+        self.fat = self.scalp * uniform(0.55, 0.8)
         self.face_c = np.array([0.0, 46.0 * ay, -52.0 * az])
         self.face_semi = np.array([58.0 * ax, 46.0 * ay, 44.0 * az])
         self.neck = (np.array([0.0, -14.0 * ay]), np.array([50.0 * ax, 54.0 * ay]), -48.0 * az)
         self.eyes = [(np.array([side * 31.0 * ax, 64.0 * ay, -34.0 * az]), 12.0 * s) for side in (-1.0, 1.0)]
-        self.fissure = u(0.8, 1.6)
+        self.fissure = uniform(0.8, 1.6)
         self.z_cc = 22.0 * az
-        self.gm = u(2.6, 3.4)  # cortical thickness
-        self.sulcus_depth = u(12.0, 18.0)
-        self.sulcus_width = u(0.3, 0.6) + 0.2 * self.csf  # half-width of the CSF in a sulcus
-        v = u(0.8, 1.8)  # ventricle size
+        self.gm = uniform(2.6, 3.4)  # cortical thickness
+        self.sulcus_depth = uniform(12.0, 18.0)
+        self.sulcus_width = uniform(0.3, 0.6) + 0.2 * self.csf  # half-width of the CSF in a sulcus
+        v = uniform(0.8, 1.8)  # ventricle size
         self.vent = [
             (
                 np.array([side * (3.0 + 4.5 * v), -4.0, 14.0 * az]),
@@ -255,9 +255,9 @@ class _Head:
         n = 17
         white = rng.standard_normal((3, n, n, n))
         warp = ndimage.gaussian_filter(white, (0, 1.6, 1.6, 1.6))
-        self.warp = _Lattice(warp * (u(2.0, 4.0) / warp.std()), np.zeros(3), 128.0)
-        self.folds = _band_field(rng, np.zeros(3), 100.0, 2.0, u(18.0, 24.0))
-        self.folia = _band_field(rng, self.cbl_c, 56.0, 1.0, u(6.0, 8.0))
+        self.warp = _Lattice(warp * (uniform(2.0, 4.0) / warp.std()), np.zeros(3), 128.0)
+        self.folds = _band_field(rng, np.zeros(3), 100.0, 2.0, uniform(18.0, 24.0))
+        self.folia = _band_field(rng, self.cbl_c, 56.0, 1.0, uniform(6.0, 8.0))
 
     # -- distance fields ------------------------------------------------------------------------
 
@@ -302,41 +302,43 @@ class _Head:
         return (self.cerebrum_surface(x, y, z) < 0) | (self.cerebellum_surface(x, y, z) < 0)
 
     def tissue(self, p: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Tissue class (uint8 ``T``) at head-frame points ``p`` (before the shape warp)."""
+        """Tissue class (uint8 ``Tissue``) at head-frame points ``p`` (before the shape warp)."""
         x, y, z = (p[c] + self.warp(p, c) for c in range(3))
         cer, _, brain, head = self.envelopes(x, y, z)
-        t = np.where(head < 0, np.where(head > -self.fat, T.FAT, T.SOFT), T.AIR).astype(np.uint8)
-        t[(head < 0) & (head > -1.2)] = T.SOFT  # skin
+        t = np.where(head < 0, np.where(head > -self.fat, Tissue.FAT, Tissue.SOFT), Tissue.AIR).astype(
+            np.uint8
+        )
+        t[(head < 0) & (head > -1.2)] = Tissue.SOFT  # skin
         for c, r in self.eyes:
             q = _ell_q(x - c[0], y - c[1], z - c[2], (r, r, r))
-            t[q < (1.0 + 6.0 / r) ** 2] = T.FAT
-            t[q < 1.0] = T.CSF
+            t[q < (1.0 + 6.0 / r) ** 2] = Tissue.FAT
+            t[q < 1.0] = Tissue.CSF
         e = brain - self.csf  # 0 at the inner table
-        t[(e >= 0) & (e < self.skull)] = T.BONE
-        t[(e >= self.table) & (e < self.skull - self.table)] = T.DIPLOE
-        t[e < 0] = T.CSF
+        t[(e >= 0) & (e < self.skull)] = Tissue.BONE
+        t[(e >= self.table) & (e < self.skull - self.table)] = Tissue.DIPLOE
+        t[e < 0] = Tissue.CSF
         stem, axis = self.stem_sdf(x, y, z)
         r = self.stem[2]
         below = z < self.z_fm
-        atlas = below & (z > self.z_fm - 14.0) & (axis < r + 10.0) & (t != T.AIR)
-        t[atlas] = T.BONE
-        t[atlas & (axis > r + 4.5) & (axis < r + 8.5)] = T.DIPLOE
-        t[below & (axis < r + 3.0)] = T.CSF
+        atlas = below & (z > self.z_fm - 14.0) & (axis < r + 10.0) & (t != Tissue.AIR)
+        t[atlas] = Tissue.BONE
+        t[atlas & (axis > r + 4.5) & (axis < r + 8.5)] = Tissue.DIPLOE
+        t[below & (axis < r + 3.0)] = Tissue.CSF
         self._cortex(
             t, self.cerebrum_surface, (x, y, z), self.folds, self.gm, self.sulcus_depth, self.sulcus_width
         )
         self._cortex(t, self.cerebellum_surface, (x, y, z), self.folia, 1.2, 8.0, 0.35)
-        stem_in = (stem < 0) & (t != T.GM) & (t != T.WM)
-        t[stem_in] = np.where(below[stem_in], T.CORD, T.STEM)
-        white = t == T.WM
+        stem_in = (stem < 0) & (t != Tissue.GM) & (t != Tissue.WM)
+        t[stem_in] = np.where(below[stem_in], Tissue.CORD, Tissue.STEM)
+        white = t == Tissue.WM
         for c, semi in self.deep:
-            t[white & (_ell_q(x - c[0], y - c[1], z - c[2], semi) < 1.0)] = T.DEEP
+            t[white & (_ell_q(x - c[0], y - c[1], z - c[2], semi) < 1.0)] = Tissue.DEEP
         vent = np.zeros(t.shape, bool)
         for c, semi, side in self.vent:  # bodies lean outwards at the top
             vent |= _ell_q(x - c[0] - side * 0.35 * (z - c[2]), y - c[1], z - c[2], semi) < 1.0
         for c, semi in self.horns:
             vent |= _ell_q(x - c[0], y - c[1], z - c[2], semi) < 1.0
-        t[vent & (cer < -4.0)] = T.VENTRICLE
+        t[vent & (cer < -4.0)] = Tissue.VENTRICLE
         return t
 
     def cerebrum_surface(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -367,7 +369,7 @@ class _Head:
         """
         d = surface(*p)
         inside = d < 0
-        t[inside] = T.WM
+        t[inside] = Tissue.WM
         band = inside & (d > -(gm + depth + width))
         q = [c[band] for c in p]
         dep = -d[band]
@@ -381,8 +383,8 @@ class _Head:
         along = g[0] * normal[0] + g[1] * normal[1] + g[2] * normal[2]
         sheet = np.abs(n) / np.sqrt(np.maximum(g[0] ** 2 + g[1] ** 2 + g[2] ** 2 - along**2, 1e-6))
         fold = depth * (0.6 + 0.4 * np.tanh(folds(tuple(0.3 * c for c in foot), 0)))  # sulcal depth varies
-        cls = np.where((dep < gm) | ((sheet < width + gm) & (dep < fold + gm)), T.GM, T.WM)
-        cls[(sheet < width) & (dep < fold)] = T.CSF
+        cls = np.where((dep < gm) | ((sheet < width + gm) & (dep < fold + gm)), Tissue.GM, Tissue.WM)
+        cls[(sheet < width) & (dep < fold)] = Tissue.CSF
         t[band] = cls
 
     def bounds(self, rot: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -437,7 +439,7 @@ def generate_case(
         lo - case_rng.uniform(2.0, 6.0, 3), hi + case_rng.uniform(2.0, 6.0, 3), sp, orientation
     )
     table = np.array([mean + case_rng.normal(0.0, sd) for mean, sd in T1.values()])
-    table[T.VENTRICLE] = table[T.CSF]
+    table[Tissue.VENTRICLE] = table[Tissue.CSF]
     bias_coef, amplitude = case_rng.normal(0.0, 1.0, 9), case_rng.uniform(0.25, 0.4)
     sigma, sigma_units = 1.0 / case_rng.uniform(30.0, 50.0), case_rng.uniform(1.0, 1.8)
 
@@ -454,13 +456,13 @@ def generate_case(
     signal /= n_sub
     signal *= 1.0 + 0.03 * smooth_noise(noise_rng, dims, 1.5 / sp)  # tissue texture
     signal = ndimage.gaussian_filter(signal, (0.45, 0.45, 0.0))  # in-plane PSF
-    bias = _bias(centres, trans, bias_coef, amplitude, tissue != T.AIR)
+    bias = _bias(centres, trans, bias_coef, amplitude, tissue != Tissue.AIR)
     signal *= bias
     noise = noise_rng.standard_normal((2, *dims), dtype=np.float32) * np.float32(sigma)
     magnitude = np.sqrt((signal + noise[0]) ** 2 + noise[1] ** 2)
     scale = sigma_units / sigma
     image = np.clip(np.rint(magnitude * scale), 0, 32767).astype(np.int16)
-    mask = (np.isin(tissue, BRAIN) | ((tissue == T.CSF) & hull)).astype(np.uint8)
+    mask = (np.isin(tissue, BRAIN) | ((tissue == Tissue.CSF) & hull)).astype(np.uint8)
     return MRICase(image, mask, affine, tissue, bias, float(scale))
 
 

@@ -133,32 +133,33 @@ class _Chest:
     """One synthetic patient drawn from ``rng`` (patient frame, mm)."""
 
     def __init__(self, rng: np.random.Generator) -> None:
-        u = rng.uniform
-        sc = self.sc = u(0.88, 1.1)
-        self.W = 132.0 * sc * u(0.95, 1.05)  # lung half-width at the costophrenic angles
-        self.H = 240.0 * sc * u(0.92, 1.06)  # apex to right costophrenic angle
-        self.wall = u(14.0, 28.0) * sc  # chest wall soft tissue
-        self.m0 = u(18.0, 25.0) * sc  # upper mediastinal half-width
-        self.apex = np.array([0.42, 0.43]) * self.W * u(0.95, 1.05, 2)
-        dome_r = 0.8 * self.H * u(0.95, 1.02)
-        self.dome = {-1.0: dome_r, 1.0: dome_r + u(8.0, 25.0)}  # patient's right dome higher
+        uniform = rng.uniform
+        sc = self.sc = uniform(0.88, 1.1)
+        self.W = 132.0 * sc * uniform(0.95, 1.05)  # lung half-width at the costophrenic angles
+        self.H = 240.0 * sc * uniform(0.92, 1.06)  # apex to right costophrenic angle
+        self.wall = uniform(14.0, 28.0) * sc  # chest wall soft tissue
+        self.m0 = uniform(18.0, 25.0) * sc  # upper mediastinal half-width
+        self.apex = np.array([0.42, 0.43]) * self.W * uniform(0.95, 1.05, 2)
+        dome_r = 0.8 * self.H * uniform(0.95, 1.02)
+        self.dome = {-1.0: dome_r, 1.0: dome_r + uniform(8.0, 25.0)}  # patient's right dome higher
         self.base = {s: self.H + 0.7 * (self.dome[s] - dome_r) for s in (-1.0, 1.0)}
-        self.heart_c = np.array([u(26.0, 36.0) * sc, dome_r - u(15.0, 30.0) * sc])
-        self.heart_semi = np.array([u(62.0, 74.0), u(44.0, 52.0)]) * sc
-        self.heart_angle = np.radians(u(25.0, 40.0))
-        self.heart_depth = u(60.0, 70.0) * sc
-        r = u(13.0, 18.0) * sc
+        self.heart_c = np.array([uniform(26.0, 36.0) * sc, dome_r - uniform(15.0, 30.0) * sc])
+        self.heart_semi = np.array([uniform(62.0, 74.0), uniform(44.0, 52.0)]) * sc
+        self.heart_angle = np.radians(uniform(25.0, 40.0))
+        self.heart_depth = uniform(60.0, 70.0) * sc
+        r = uniform(13.0, 18.0) * sc
         self.knob = (np.array([self.m0 + 0.3 * r, 0.24 * self.H]), r)
-        self.trachea = (-u(0.0, 5.0), u(8.0, 11.0) * sc, 0.3 * self.H * u(0.9, 1.1))
-        self.neck, self.depth = u(50.0, 62.0) * sc, u(95.0, 115.0) * sc
-        self.arm_r = u(32.0, 42.0) * sc
+        self.trachea = (-uniform(0.0, 5.0), uniform(8.0, 11.0) * sc, 0.3 * self.H * uniform(0.9, 1.1))
+        self.neck, self.depth = uniform(50.0, 62.0) * sc, uniform(95.0, 115.0) * sc
+        self.arm_r = uniform(32.0, 42.0) * sc
         self.arm_u = self.W + self.wall + 0.6 * self.arm_r  # arms hang beside the chest wall
         self.ribs = self._ribs(rng)
         self.clavicles = [
-            self._clavicle(u(10.0, 25.0) * sc, u(22.0, 36.0) * sc, u(6.0, 7.5) * sc) for _ in range(2)
+            self._clavicle(uniform(10.0, 25.0) * sc, uniform(22.0, 36.0) * sc, uniform(6.0, 7.5) * sc)
+            for _ in range(2)
         ]
-        self.vertebra = u(22.0, 27.0) * sc  # height incl. disc
-        self.scoliosis = (u(-5.0, 5.0), u(0, 2 * np.pi))
+        self.vertebra = uniform(22.0, 27.0) * sc  # height incl. disc
+        self.scoliosis = (uniform(-5.0, 5.0), uniform(0, 2 * np.pi))
         self.vessels = {
             s: self._tree(rng, np.array([s * (self.m0 + 16.0 * sc), 0.42 * self.H]), s) for s in (-1, 1)
         }
@@ -167,18 +168,18 @@ class _Chest:
 
     def _ribs(self, rng: np.random.Generator) -> list[tuple[_Graph, float]]:
         """Posterior ribs (horizontal, curving down laterally) and fainter anterior ribs (down medially)."""
-        u, sc = rng.uniform, self.sc
+        uniform, sc = rng.uniform, self.sc
         out = []
-        dv = self.H * u(0.085, 0.095)
+        dv = self.H * uniform(0.085, 0.095)
         w_end = self.W + 0.5 * self.wall
-        v0 = -u(4.0, 12.0) * sc
+        v0 = -uniform(4.0, 12.0) * sc
         for k in range(11):
-            vk = v0 + k * dv + u(-2.0, 2.0)
-            h = (110.0 + 5.0 * k) * sc * u(0.9, 1.1)
+            vk = v0 + k * dv + uniform(-2.0, 2.0)
+            h = (110.0 + 5.0 * k) * sc * uniform(0.9, 1.1)
             r = (3.8 + 0.2 * k) * sc
             post = partial(_posterior_rib, v_medial=vk, rise=h, w_end=w_end)
             out.append((_Graph(12.0 * sc, w_end, post, r), 1.0))
-            v_lat, drop, w_med = float(post(w_end)), u(40.0, 60.0) * sc, u(0.3, 0.4) * self.W
+            v_lat, drop, w_med = float(post(w_end)), uniform(40.0, 60.0) * sc, uniform(0.3, 0.4) * self.W
             ant = partial(_anterior_rib, v_lateral=v_lat, drop=drop, w_medial=w_med, w_end=w_end)
             out.append((_Graph(w_med, w_end, ant, 0.8 * r), 0.5))
         return out

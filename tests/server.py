@@ -21,9 +21,8 @@ import torch
 
 from lib.io.model_store import ModelStore
 from lib.metrics import dice
-from lib.planning.presets import CT_ORGANS, build_network
+from lib.planning.presets import CT_ORGANS, build_network, checkpoint_for
 from lib.training.distributed import free_port
-from lib.training.recipe import checkpoint_for
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CT = REPO_ROOT / "sample-data" / "ct"

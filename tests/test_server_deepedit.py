@@ -13,6 +13,7 @@ import requests
 from scipy import ndimage
 
 from lib.interactive.simulation import make_faint
+from lib.metrics import dice
 from tests.server import SAMPLE_CT, copy_datastore
 
 pytestmark = pytest.mark.server
@@ -93,20 +94,16 @@ def _label(path: str) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj)
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
-
-
 def test_a_click_adds_a_missed_organ_and_leaves_the_others(server, slicer_client):
     client = slicer_client(server.url)
     truth, kidney = server.truth, ORGANS["kidney_left"]
     auto = _label(client.infer(TWIN, "faint", {"reset_state": True})[0])
-    before = _dice(auto == kidney, truth == kidney)
+    before = dice(auto == kidney, truth == kidney)
     assert before < 0.5  # the invisible kidney is (mostly) missed
     clicks = {**no_clicks(), "kidney_left": [deepest(truth == kidney)], "label": "kidney_left"}
     path, params = client.infer(TWIN, "faint", clicks)
     edited = _label(path)
-    assert _dice(edited == kidney, truth == kidney) > before + 0.05, params
+    assert dice(edited == kidney, truth == kidney) > before + 0.05, params
     for name in ("liver", "spleen", "kidney_right"):  # untouched outside the clicked kidney region
         outside = edited != kidney
         assert np.array_equal((edited == ORGANS[name])[outside], (auto == ORGANS[name])[outside]), name

@@ -16,21 +16,13 @@ from monailabel.utils.sessions import Sessions
 
 from lib.inference.writer import write_label
 from lib.io.validate import read_volume
-from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module
+from tests.server import SAMPLE_CT, Server, copy_datastore, mean_dice, slicer_client_module
 
 pytestmark = pytest.mark.server
 
 ORGANS = {"liver": 1, "spleen": 2, "kidney_left": 3, "kidney_right": 4}
 IN_STORE = "case_001.nii.gz"
 OUTSIDE = "case_006.nii.gz"  # copied out of the datastore copy: the user's own volume
-
-
-def mean_dice(a: np.ndarray, b: np.ndarray) -> float:
-    scores = []
-    for v in ORGANS.values():
-        x, y = a == v, b == v
-        scores.append(2 * np.logical_and(x, y).sum() / max(x.sum() + y.sum(), 1))
-    return float(np.mean(scores))
 
 
 def planted_expired_session(store: Path, image: Path) -> str:
@@ -88,7 +80,7 @@ def test_slicer_session_segments_a_volume_that_is_not_in_the_datastore(server, c
     assert label.shape == image.shape == src.shape
     np.testing.assert_allclose(affine, image_affine, atol=1e-4)
     np.testing.assert_allclose(affine, src.affine, atol=1e-4)
-    assert mean_dice(np.rint(label).astype(np.uint8), truth) >= 0.85
+    assert mean_dice(np.rint(label).astype(np.uint8), truth, list(ORGANS.values())) >= 0.85
     assert params["label_names"] == ORGANS and "note" not in params
     after = client.datastore()  # nothing was added or labelled in the datastore
     assert set(after["objects"]) == set(before["objects"])

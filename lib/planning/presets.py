@@ -247,6 +247,22 @@ def preset_for_checkpoint(preset: ModelPreset | None, checkpoint: dict[str, Any]
     )
 
 
+def checkpoint_for(
+    preset: ModelPreset, state: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """The checkpoint layout every part of the project reads: weights plus the plan that built them
+    (:func:`load_model` rebuilds the network from it)."""
+    return {
+        "state_dict": state,
+        "preset": preset.name,
+        "labels": preset.labels,
+        "plan": preset.to_dict(),
+        "spacing": list(preset.spacing),
+        "patch_size": list(preset.patch_size),
+        "meta": meta,
+    }
+
+
 def load_model(
     source: str | os.PathLike[str] | dict[str, Any], preset: ModelPreset | None = None
 ) -> tuple[ModelPreset, torch.nn.Module, dict[str, Any]]:

@@ -6,7 +6,6 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
 
 import torch
 from monai.utils import set_determinism
@@ -16,7 +15,7 @@ from lib.data.split import PatientSplit
 from lib.interactive.training import ClickRounds
 from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
-from lib.planning.presets import ModelPreset, build_network
+from lib.planning.presets import ModelPreset, build_network, checkpoint_for
 from lib.training.config import TrainConfig
 from lib.training.distributed import rank_and_world, shard
 from lib.training.engine import Trainer
@@ -25,22 +24,6 @@ from lib.training.result import EpochStats, TrainResult
 logger = logging.getLogger(__name__)
 
 FROM_SCRATCH = "from scratch (random initialisation)"
-
-
-def checkpoint_for(
-    preset: ModelPreset, state: dict[str, torch.Tensor], meta: dict[str, Any]
-) -> dict[str, Any]:
-    """The checkpoint layout every part of the project reads: weights plus the plan that built them
-    (:func:`lib.planning.presets.load_model` rebuilds the network from it)."""
-    return {
-        "state_dict": state,
-        "preset": preset.name,
-        "labels": preset.labels,
-        "plan": preset.to_dict(),
-        "spacing": list(preset.spacing),
-        "patch_size": list(preset.patch_size),
-        "meta": meta,
-    }
 
 
 def run_training(
