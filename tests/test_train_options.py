@@ -181,16 +181,16 @@ def base_run(tmp_path_factory):
     return _run(DATA_BASE, tmp_path_factory.mktemp("base"), datastore_items(str(XRAY))[:5])
 
 
-@pytest.mark.parametrize(
-    ("name", "observe"),
-    [
-        ("train_batch_size", lambda result, split: result.planned_epochs),
-        ("num_samples", lambda result, split: result.epochs[0].patches),
-        # the same seeds, the same patches: only the images the network learns from differ
-        ("synthesis", lambda result, split: result.epochs[0].train_loss),
-        ("val_split", lambda result, split: len(split["val"])),
-    ],
-)
+DATA_OBSERVERS = {
+    "train_batch_size": lambda result, split: result.planned_epochs,
+    "num_samples": lambda result, split: result.epochs[0].patches,
+    # the same seeds, the same patches: only the images the network learns from differ
+    "synthesis": lambda result, split: result.epochs[0].train_loss,
+    "val_split": lambda result, split: len(split["val"]),
+}
+
+
+@pytest.mark.parametrize(("name", "observe"), list(DATA_OBSERVERS.items()))
 def test_data_options_change_what_the_recipe_does(name, observe, base_run, tmp_path):
     config = TrainConfig.from_mapping({**DATA_BASE.__dict__, name: ALTERNATIVES[name]})
     result, version, split, _ = _run(config, tmp_path, datastore_items(str(XRAY))[:5])
@@ -199,7 +199,15 @@ def test_data_options_change_what_the_recipe_does(name, observe, base_run, tmp_p
     assert before != after, f"{name}: {before!r} == {after!r}"
 
 
-@pytest.mark.parametrize("name", ["pretrained", "multi_gpu"])
+# option -> (the two values compared, the rest of the request)
+SERVER_OBSERVERS = {
+    "pretrained": (("false", "true"), {}),
+    "multi_gpu": (("false", "true"), {}),
+    "num_processes": (("2", "4"), {"multi_gpu": "true"}),
+}
+
+
+@pytest.mark.parametrize("name", list(SERVER_OBSERVERS))
 def test_server_options_change_what_the_train_task_does(name, tmp_path):
     studies = tmp_path / "studies"
     (studies / "labels" / "final").mkdir(parents=True)
@@ -207,17 +215,19 @@ def test_server_options_change_what_the_train_task_does(name, tmp_path):
         shutil.copy(item["image"], studies)
         shutil.copy(item["label"], studies / "labels" / "final")
     seen = []
-    for i, value in enumerate(("false", "true")):
+    values, rest = SERVER_OBSERVERS[name]
+    for i, value in enumerate(values):
         store = ModelStore(tmp_path / f"model{i}")
         task = SegmentationTrain(
             PlanStore(preset_definition(XRAY_LUNGS), store.root), store, str(SHIPPED_XRAY)
         )
-        request = {"max_epochs": 1, "amp": False, "num_samples": 1, "pretrained": "false", name: value}
+        request = {"max_epochs": 1, "amp": False, "num_samples": 1, "pretrained": "false"}
+        request.update({**rest, name: value})
         task(request, LocalDatastore(str(studies), extensions=("*.png",), auto_reload=False))
         stats = task.stats()
         assert stats["status"] == "finished" and stats["published_version"] == 1
-        # pretrained: the shipped weights already segment lungs; multi_gpu: each rank trains on its shard
-        # (3 training cases: 3 patches in one process, 2 on rank 0 of two)
+        # pretrained: the shipped weights already segment lungs; multi_gpu / num_processes: each rank trains
+        # on its shard (4 training cases: 4 patches in one process, 2 on rank 0 of two, 1 of four)
         seen.append(stats["baseline_dice"] > 0.5 if name == "pretrained" else stats["epochs"][0]["patches"])
     assert seen[0] != seen[1], f"{name}: {seen}"
 
@@ -244,3 +254,8 @@ def test_a_user_model_warm_starts_only_from_a_shipped_model_with_its_network(tmp
     assert task.initial_weights(same_network) == str(SHIPPED_XRAY)
     # the CT model's network and modality, but a 2-D plan: no start either
     assert task.initial_weights(replace(same_network, network=dict(CT_ORGANS.network), modality="CT")) is None
+
+
+def test_every_option_has_a_test_that_observes_its_effect():
+    observed = {*ENGINE_OBSERVERS, *DATA_OBSERVERS, *SERVER_OBSERVERS, "amp", "replan"}  # the last two: above
+    assert observed == {f.name for f in fields(TrainConfig)}
