@@ -12,8 +12,10 @@ dashes (``--max-epochs``, ``--train-batch-size``, ...); ``--epochs`` and ``--bat
 older spellings.
 Images are ``<data>/*.nii.gz`` with labels in ``<data>/labels/final/`` (a MONAI Label datastore).
 After training, every val/test case (never trained on) is segmented at full resolution on its own
-grid and scored with ``lib.metrics``; the JSON summary is printed. ``--evaluate CHECKPOINT`` skips
-training and prints that table for any checkpoint (e.g. the shipped one) on the persisted split.
+grid and scored with ``lib.metrics``; the JSON summary is printed. The published version is the
+best on validation; the weights of the last epoch are also written, as ``<model-dir>/last.pt``.
+``--evaluate CHECKPOINT`` skips training and prints that table for any checkpoint (e.g. the shipped
+one, or ``last.pt``) on the persisted split.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from lib.inference.predictor import Predictor
 from lib.io.model_store import ModelStore, save_atomic
 from lib.io.validate import read_volume
 from lib.metrics.table import SegmentationMetrics, json_safe
-from lib.planning.presets import PRESETS, ModelPreset, get_preset, interactive_twin, load_model
+from lib.planning.presets import (
+    PRESETS,
+    ModelPreset,
+    checkpoint_for,
+    get_preset,
+    interactive_twin,
+    load_model,
+)
 from lib.training.config import TrainConfig
 from lib.training.recipe import run_training
 
@@ -122,9 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         train_also=datastore_items(args.train_also) if args.train_also else (),
     )
     checkpoint = str(store.path(version))
+    last = os.path.join(args.model_dir, "last.pt")
+    if result.last_state is not None:  # the run's end, whatever validation chose (nnU-Net's final)
+        save_atomic(checkpoint_for(preset, result.last_state, {"epoch": len(result.epochs) - 1}), last)
     held_out = split["val"] + split["test"]
     summary = {
         "train_cases": len(split["train"]),
+        "last": last if result.last_state is not None else None,
         "version": version,
         "best_epoch": result.best_epoch,
         "best_val_dice": result.best_dice,  # served output vs the labels as annotated

@@ -146,6 +146,9 @@ def test_trainer_early_stops_and_cancels(tmp_path):
     # two validations no better than the starting weights: stop, and keep the starting weights
     assert result.stopped_early and len(result.epochs) == 2 and result.best_epoch == -1
     assert "starting weights are kept" in result.notes[0]
+    # the last epoch's weights are kept beside them (lib.train writes them as last.pt)
+    changed = [k for k, v in result.best_state.items() if not torch.equal(v, result.last_state[k])]
+    assert changed and result.last_state.keys() == result.best_state.keys()
     # a start that is no candidate (a twin's widened segmentation model) is validated, never kept
     net = build_unet(3, 1, 2, channels=(4, 8), num_res_units=0)
     result = Trainer(

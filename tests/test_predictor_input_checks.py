@@ -1,5 +1,7 @@
 """The predictor on inputs with nothing to segment, and its per-call options (``InferConfig``)."""
 
+from dataclasses import fields
+
 import nibabel as nib
 import numpy as np
 import torch
@@ -76,3 +78,9 @@ def test_overlap_and_window_batch_change_what_the_network_is_run_on():
     assert widest == DEFAULTS.sw_batch_size and runs[InferConfig(sw_batch_size=1)][1] == 1
     assert runs[InferConfig(overlap=0.5)][0] > windows  # more overlap: more windows, other blending
     assert not torch.allclose(runs[InferConfig(overlap=0.5)][2], logits)
+
+
+def test_every_infer_option_has_a_test_that_observes_its_effect():
+    # largest_component, overlap and sw_batch_size above; mirror in tests/test_mirroring.py
+    observed = {"largest_component", "overlap", "sw_batch_size", "mirror"}
+    assert {f.name for f in fields(InferConfig)} == observed

@@ -17,7 +17,9 @@ def test_cli_trains_publishes_scores_held_out_cases_and_exports(tmp_path, capsys
     assert main([*argv, "--val-interval", "1", "--export", str(export)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["version"] == 1 and summary["best_epoch"] in (0, 1) and 0 <= summary["best_val_dice"] <= 1
-    assert (runs / "v0001.pt").exists()
+    assert (runs / "v0001.pt").exists() and summary["last"] == str(runs / "last.pt")
+    last = torch.load(runs / "last.pt", weights_only=True)
+    assert last["preset"] == "xray_lungs" and last["meta"]["epoch"] == 1  # the second of two epochs
     patients = json.loads((runs / "split.json").read_text())["patients"]
     held_out = {name.split(".")[0] for name, part in patients.items() if part in ("val", "test")}
     assert held_out and {name.split(".")[0] for name in summary["held_out"]["cases"]} == held_out

@@ -341,6 +341,8 @@ class Trainer:
                 if out_of_time:
                     result.stop_reason = "time_budget"
                     break
+            if result.epochs:
+                result.last_state = copy.deepcopy(self.model.state_dict())
         except RuntimeError as error:
             if not _is_out_of_memory(error):
                 raise

@@ -32,6 +32,7 @@ class TrainResult:
 
     ``best_epoch`` is -1 when no trained epoch beat the starting weights on validation (then
     ``best_state`` is the starting weights); ``baseline_dice`` is the starting weights' mean val Dice.
+    ``last_state``: the weights after the last trained epoch (None when none finished, or out of memory).
     ``stop_reason``: "max_epochs", "early_stop", "time_budget", "cancelled" or "out_of_memory".
     ``notes`` say in words what was published and why, for ``train_stats``.
     """
@@ -41,6 +42,7 @@ class TrainResult:
     best_dice: float = float("nan")
     baseline_dice: float = float("nan")
     best_state: dict[str, torch.Tensor] | None = None
+    last_state: dict[str, torch.Tensor] | None = None
     stop_reason: str = "max_epochs"
     planned_epochs: int = 0
     val_interval: int = 0
