@@ -24,6 +24,7 @@ import numpy as np
 
 from lib.data.templates import template_case
 from lib.io.atomic import atomic_path
+from lib.io.validate import read_volume
 from lib.planning.definitions import parse_labels
 from lib.planning.presets import PRESETS
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--template", required=True, type=Path, help="label map (NIfTI/NRRD), no image")
+    parser.add_argument("--template", required=True, type=Path, help="label map (NIfTI, NRRD, ...), no image")
     parser.add_argument("--template-labels", required=True, help='its values by name: {"liver": 6, ...}')
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--labels", help="the model's labels, a,b,c (values 1..N)")
@@ -66,21 +67,25 @@ def main(argv: list[str] | None = None) -> int:
         labels = PRESETS[args.preset].labels if args.preset else parse_labels(args.labels)
         if args.count < 1 or min(args.spacing) <= 0:
             raise ValueError("--count must be >= 1 and --spacing > 0")
-        template = nib.load(args.template)
-    except (ValueError, OSError, nib.filebasedimages.ImageFileError) as e:
+    except ValueError as e:
         parser.error(str(e))
-    data = np.asarray(template.dataobj)
-    if data.ndim != 3 or not np.issubdtype(data.dtype, np.integer):
+    try:
+        data, template_affine = read_volume(str(args.template))  # NIfTI, NRRD, ... as float32
+    except ValueError as e:
+        print(f"error: {args.template}: {e}", file=sys.stderr)
+        return 1
+    if data.ndim != 3 or data.min() < 0 or not np.array_equal(data, np.round(data)):
         print(
-            f"error: {args.template}: need a 3-D integer label map, got {data.dtype} {data.shape}",
+            f"error: {args.template}: need a 3-D label map of integers >= 0, got shape {data.shape}",
             file=sys.stderr,
         )
         return 1
+    data = data.astype(np.int64)
     for k in range(args.count):
         try:
             image, label, affine = template_case(
                 data,
-                template.affine,
+                template_affine,
                 names,
                 labels,
                 tuple(args.spacing),

@@ -128,3 +128,23 @@ def test_cli_writes_a_datastore_and_refuses_bad_input(tmp_path, capsys):
     assert "must be an integer > 0" in capsys.readouterr().err
     assert main([*argv[:3], json.dumps({"stomach": 7}), *argv[4:], "--out", str(out)]) == 1
     assert "names none of the model's labels" in capsys.readouterr().err
+    halves = tmp_path / "halves.nii.gz"
+    nib.save(nib.Nifti1Image(t.astype(np.float32) / 2, affine), str(halves))
+    assert main(["--template", str(halves), *argv[2:], "--out", str(out)]) == 1
+    assert "need a 3-D label map of integers" in capsys.readouterr().err
+
+
+def test_cli_reads_an_nrrd_template(tmp_path, capsys):
+    sitk = pytest.importorskip("SimpleITK")
+    t, affine = _template()
+    image = sitk.GetImageFromArray(np.ascontiguousarray(t.transpose(2, 1, 0)))  # ITK arrays are [k, j, i]
+    image.SetSpacing((4.0, 4.0, 8.0))
+    image.SetOrigin((80.0, 60.0, 100.0))  # LPS: RAS (-80, -60, 100)
+    image.SetDirection((-1.0, 0, 0, 0, -1.0, 0, 0, 0, 1.0))  # RAS axes, as the NIfTI above
+    path = tmp_path / "template.nrrd"
+    sitk.WriteImage(image, str(path))
+    out = tmp_path / "cases"
+    argv = ["--template", str(path), "--template-labels", json.dumps(NAMES), "--labels", "liver,kidney"]
+    assert main([*argv, "--count", "1", "--out", str(out)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["voxels"]["liver"] > 0 and row["voxels"]["kidney"] > 0
