@@ -23,6 +23,7 @@ def _generator(name: str) -> ModuleType:
 
 
 mri = _generator("generate_mri")
+Tissue = _generator("mri_phantom.tissues").Tissue
 xray = _generator("generate_xray")
 utils = _generator("phantom_utils")
 
@@ -73,25 +74,21 @@ def test_mri_committed_cases_geometry_and_masks() -> None:
 def test_mri_brain_inside_head_and_t1_contrast(head: tuple) -> None:
     _, case = head
     zooms = np.sqrt((case.affine[:3, :3] ** 2).sum(axis=0))
-    to_air = ndimage.distance_transform_edt(case.tissue != mri.Tissue.AIR, sampling=zooms)
+    to_air = ndimage.distance_transform_edt(case.tissue != Tissue.AIR, sampling=zooms)
     assert to_air[case.mask > 0].min() > 6.0  # skull, scalp and CSF between brain and air
     corrected = case.image / case.bias
-    wm, gm, csf = (
-        np.median(corrected[case.tissue == t]) for t in (mri.Tissue.WM, mri.Tissue.GM, mri.Tissue.CSF)
-    )
+    wm, gm, csf = (np.median(corrected[case.tissue == t]) for t in (Tissue.WM, Tissue.GM, Tissue.CSF))
     assert wm > 1.2 * gm and gm > 1.8 * csf
     # skull-stripping convention: sulcal CSF (inside the pial hull) is brain, the outer CSF is not
-    csf_in_mask = ((case.tissue == mri.Tissue.CSF) & (case.mask > 0)).sum() / (case.mask > 0).sum()
+    csf_in_mask = ((case.tissue == Tissue.CSF) & (case.mask > 0)).sum() / (case.mask > 0).sum()
     assert 0.01 < csf_in_mask < 0.15
-    assert ((case.tissue == mri.Tissue.CSF) & (case.mask == 0)).sum() > 0.2 * (
-        case.mask > 0
-    ).sum() * csf_in_mask
+    assert ((case.tissue == Tissue.CSF) & (case.mask == 0)).sum() > 0.2 * (case.mask > 0).sum() * csf_in_mask
 
 
 def test_mri_bias_field_present(head: tuple) -> None:
     """Median deep-WM intensity differs by > 15 % between 3x3x3 blocks, and not after removing the bias."""
     _, case = head
-    wm = ndimage.binary_erosion(case.tissue == mri.Tissue.WM)
+    wm = ndimage.binary_erosion(case.tissue == Tissue.WM)
     splits = [np.array_split(np.arange(n), 3) for n in case.image.shape]
     ratios = []
     for img in (case.image.astype(np.float64), case.image / case.bias):
