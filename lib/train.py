@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         shipped["state_dict"] = {
             k: v.half() if v.is_floating_point() else v for k, v in shipped["state_dict"].items()
         }
+        # a shipped file names no case (file names may name patients): the case lists become counts
+        meta = shipped.get("meta", {})
+        for key in ("train_cases", "val_cases"):
+            if isinstance(meta.get(key), list):
+                meta[key] = len(meta[key])
         save_atomic(shipped, args.export)
     print(json.dumps(summary, indent=1, default=str))
     return 0

@@ -26,6 +26,10 @@ def test_cli_trains_publishes_scores_held_out_cases_and_exports(tmp_path, capsys
     assert set(summary["held_out"]["per_label"]) == {"lung_left", "lung_right"}
     shipped = torch.load(export, weights_only=True)
     assert shipped["preset"] == "xray_lungs" and shipped["meta"]["best_epoch"] == summary["best_epoch"]
+    # the published version lists its cases, the shipped file only counts them (names may name patients)
+    published = torch.load(runs / "v0001.pt", weights_only=True)["meta"]
+    assert shipped["meta"]["train_cases"] == len(published["train_cases"]) > 0
+    assert shipped["meta"]["val_cases"] == len(published["val_cases"]) > 0
     floats = [v for v in shipped["state_dict"].values() if v.is_floating_point()]
     assert floats and all(v.dtype == torch.float16 for v in floats)  # halved for the repository
     # scoring the published checkpoint alone reproduces the table (same split, same cases)
