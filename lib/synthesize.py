@@ -19,11 +19,10 @@ import json
 import sys
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from lib.data.templates import template_case
-from lib.io.atomic import atomic_path
+from lib.inference.writer import write_label
 from lib.io.validate import read_volume
 from lib.planning.definitions import parse_labels
 from lib.planning.presets import PRESETS
@@ -41,11 +40,6 @@ def template_names(text: str) -> dict[str, int]:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"template labels: value of {name!r} must be an integer > 0, got {value!r}")
     return {str(k): int(v) for k, v in names.items()}
-
-
-def _write_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    with atomic_path(path, suffix=".nii.gz") as tmp:
-        nib.save(nib.Nifti1Image(array, affine), tmp)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 1
         name = f"template_{k:03d}.nii.gz"
-        _write_nifti(label, affine, args.out / "labels" / "final" / name)
-        _write_nifti(image, affine, args.out / name)  # the image last: a datastore lists images
+        write_label(label, affine, str(args.out / "labels" / "final" / name))
+        write_label(image, affine, str(args.out / name), dtype="int16")  # last: a datastore lists images
         counts = {n: int((label == v).sum()) for n, v in labels.items()}
         print(json.dumps({"case": name, "shape": list(image.shape), "voxels": counts}), flush=True)
     return 0
