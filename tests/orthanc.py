@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -125,9 +126,19 @@ class Orthanc:
         self.proc = None
 
     def pause(self) -> None:
-        """Freeze the process (SIGSTOP): connections are accepted by the kernel but never answered."""
-        os.kill(self._pid(), signal.SIGSTOP)
+        """Freeze the process (SIGSTOP): connections are accepted by the kernel but never answered.
+
+        SIGSTOP reaches each thread asynchronously, so this waits until every thread is stopped
+        (state ``T`` in ``/proc``); otherwise a request sent right after could still be answered.
+        """
+        pid = self._pid()
+        os.kill(pid, signal.SIGSTOP)
         self._paused = True
+        deadline = time.monotonic() + self.timeout
+        while not all(_thread_state(stat) in {"T", ""} for stat in Path(f"/proc/{pid}/task").glob("*/stat")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Orthanc (pid {pid}) did not stop within {self.timeout:.0f} s")
+            time.sleep(0.01)
 
     def resume(self) -> None:
         """Thaw a paused process (SIGCONT)."""
@@ -165,6 +176,14 @@ class Orthanc:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _thread_state(stat: Path) -> str:
+    """The state letter of one ``/proc/<pid>/task/<tid>/stat`` ("R", "S", "T", ...); "" if it has exited."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return ""
 
 
 def write_ct_series(
