@@ -19,7 +19,8 @@ misses, the case clicks are for.
 Prints one JSON summary: per case the mean Dice over the labels after each click, NoC@85 / NoC@90 (clicks
 until the mean Dice reaches 0.85 / 0.90; 0 if the auto answer already does, ``--clicks`` + 1 if never),
 the clicks after which the mean Dice fell and the largest fall, the click latencies (client wall time
-and the server's breakdown); over all cases the medians and means.
+and the server's breakdown); over all cases the medians and means, the mean Dice over the cases after
+each click and the clicks after which that mean fell.
 """
 
 from __future__ import annotations
@@ -134,9 +135,23 @@ def run_case(client, image: str, truth: np.ndarray, model: str, labels: dict[str
     }
 
 
+def mean_curve(cases: list[dict]) -> list[float]:
+    """The mean over ``cases`` of the Dice after each click; a case whose annotator stopped early keeps
+    its last Dice.
+
+    >>> mean_curve([{"dice_after_clicks": [0.5, 0.7]}, {"dice_after_clicks": [0.9]}])
+    [0.7, 0.8]
+    """
+    curves = [c["dice_after_clicks"] for c in cases]
+    n = max(len(curve) for curve in curves)
+    padded = [curve + curve[-1:] * (n - len(curve)) for curve in curves]
+    return [round(statistics.mean(column), 6) for column in zip(*padded, strict=True)]
+
+
 def summarise(cases: list[dict]) -> dict:
     """Means and medians over ``cases`` (results of :func:`run_case`)."""
     every = [s for c in cases for s in c["click_seconds"]]
+    curve = mean_curve(cases)
     return {
         "cases": len(cases),
         "auto_model_dice_mean": statistics.mean(c["auto_model_dice"] for c in cases),
@@ -148,6 +163,8 @@ def summarise(cases: list[dict]) -> dict:
         "noc85_mean": statistics.mean(c["noc85"] for c in cases),
         "noc90_mean": statistics.mean(c["noc90"] for c in cases),
         "noc90_median": statistics.median(c["noc90"] for c in cases),
+        "mean_dice_after_clicks": curve,
+        "clicks_after_which_mean_dice_fell": [i for i in range(1, len(curve)) if curve[i] < curve[i - 1]],
         "cases_where_dice_fell": sum(bool(c["clicks_after_which_dice_fell"]) for c in cases),
         "largest_fall": max(c["largest_fall"] for c in cases),
         "click_seconds_median": statistics.median(every) if every else None,
