@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from monai.networks.nets import DynUNet, UNet
 
@@ -31,6 +32,8 @@ def build_unet(
     so inputs should be divisible by the product of the strides along each axis. Per-axis strides let
     a planned network pool thick-slice axes less often (nnU-Net's anisotropic pooling).
     ``dropout`` > 0 keeps dropout layers in the network so they can be re-enabled for MC-dropout.
+    ``"dynunet"`` (nnU-Net's layout; about 1.5x faster per training step on a CPU than ``"unet"`` with
+    the same levels and features) has the same levels and needs a full-resolution first level.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")
@@ -51,13 +54,15 @@ def build_unet(
             dropout=dropout,
         )
     elif arch == "dynunet":
+        if any(int(s) != 1 for s in np.atleast_1d(strides[0])):
+            raise ValueError("dynunet answers on its first level's grid: its first stride must be 1")
         net = DynUNet(
             spatial_dims=spatial_dims,
             in_channels=in_channels,
             out_channels=out_channels,
             kernel_size=[3] * len(channels),
-            strides=[1, *strides],
-            upsample_kernel_size=strides,
+            strides=[*strides, 1],  # MONAI UNet's layout: level i at strides[:i + 1], a bottom level
+            upsample_kernel_size=[*strides[1:], 1],
             filters=list(channels),
             norm_name=norm,
             dropout=dropout or None,
