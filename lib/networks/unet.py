@@ -32,8 +32,8 @@ def build_unet(
     so inputs should be divisible by the product of the strides along each axis. Per-axis strides let
     a planned network pool thick-slice axes less often (nnU-Net's anisotropic pooling).
     ``dropout`` > 0 keeps dropout layers in the network so they can be re-enabled for MC-dropout.
-    ``"dynunet"`` (nnU-Net's layout; about 1.5x faster per training step on a CPU than ``"unet"`` with
-    the same levels and features) has the same levels and needs a full-resolution first level.
+    ``"dynunet"`` (nnU-Net's blocks) has the same levels as ``"unet"`` and needs a full-resolution first
+    level.
     """
     if spatial_dims not in (2, 3):
         raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims}")

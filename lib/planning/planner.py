@@ -158,7 +158,7 @@ def plan_model(
     found, source = infer_modality(fp)
     modality, source = (modality, "declared") if modality else (found, source)
     summary = {**fp.to_dict(), "modality_source": source, "cases": len(fp.shapes)}
-    network = {"arch": "dynunet", "num_res_units": 2, "dropout": 0.05}
+    network = {"arch": "unet", "num_res_units": 2, "dropout": 0.05}
     if fp.spatial_dims == 2:
         median = np.median(np.array(fp.shapes, float), axis=0)
         scaled = median * budget.max_side_2d / median.max()
