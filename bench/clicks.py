@@ -7,8 +7,9 @@ cases (never trained or validated on by the shipped models) plus ``--generated``
 (unseen seeds). Per case: the auto model (``/infer/<model>``) and the twin's auto mode
 (``/infer/<model>_deepedit`` without clicks) are scored; then, starting from the twin's auto answer,
 the simulated annotator (:func:`lib.interactive.simulation.next_click` on the label the viewer shows:
-the deepest voxel of the largest error region, a foreground click for a miss, a background click for
-a false positive) clicks up to ``--clicks`` times, each click sent as 3D Slicer's SmartEdit sends it
+the deepest voxel of the largest error region of any label (``--annotator largest``, the default) or
+of the label with the lowest Dice (``worst``); a foreground click for a miss, a background click for a
+false positive) clicks up to ``--clicks`` times, each click sent as 3D Slicer's SmartEdit sends it
 (every label's landmarks, ``background`` for background clicks, ``label`` the segment clicked on)
 through the plugin's client.
 
@@ -86,6 +87,29 @@ def read_label(path: str) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj).astype(np.uint8)
 
 
+def label_dice(pred: np.ndarray, truth: np.ndarray, labels: dict[str, int]) -> dict[str, float]:
+    return {name: round(float(dice(pred == v, truth == v)), 4) for name, v in labels.items()}
+
+
+def annotator_click(shown: np.ndarray, truth: np.ndarray, labels: dict[str, int], annotator: str):
+    """The simulated click (:func:`next_click`): ``"largest"`` corrects the largest error region over all
+    labels; ``"worst"`` corrects the largest error region of the label with the lowest Dice (the organ an
+    annotator sees is wrong first), else, if that label has no region to click, over all labels.
+
+    >>> truth = np.array([1, 1, 1, 1, 0, 2, 2, 0]); shown = np.array([1, 1, 0, 0, 0, 0, 0, 0])
+    >>> labels = {"big": 1, "small": 2}
+    >>> [annotator_click(shown, truth, labels, a).label for a in ("largest", "worst")]
+    ['big', 'small']
+    """
+    if annotator == "worst":
+        scores = label_dice(shown, truth, labels)
+        worst = min(scores, key=scores.__getitem__)
+        click = next_click(shown, truth, {worst: labels[worst]})
+        if click is not None:
+            return click
+    return next_click(shown, truth, labels)
+
+
 def noc(curve: list[float], threshold: float, max_clicks: int) -> int:
     """Clicks until ``curve`` (Dice after 0, 1, ... clicks) first reaches ``threshold``; ``max_clicks``
     + 1 when it never does.
@@ -96,17 +120,20 @@ def noc(curve: list[float], threshold: float, max_clicks: int) -> int:
     return next((i for i, d in enumerate(curve) if d >= threshold), max_clicks + 1)
 
 
-def run_case(client, image: str, truth: np.ndarray, model: str, labels: dict[str, int], clicks: int) -> dict:
+def run_case(
+    client, image: str, truth: np.ndarray, model: str, labels: dict[str, int], clicks: int, annotator: str
+) -> dict:
     """The auto model, the twin's auto mode, then ``clicks`` simulated clicks on one image."""
     auto_file, _ = client.infer(model, image, {"result_extension": ".nii.gz"})
     twin = model + TWIN_SUFFIX
     start_file, _ = client.infer(twin, image, {"result_extension": ".nii.gz", "reset_state": True})
     shown = read_label(start_file)
+    first = label_dice(shown, truth, labels)
     curve = [mean_dice(shown, truth, labels)]
     points: dict[str, list[list[int]]] = {name: [] for name in [*labels, BACKGROUND]}
     latencies, server, kinds = [], [], []
     for _ in range(clicks):
-        click = next_click(shown, truth, labels)
+        click = annotator_click(shown, truth, labels, annotator)
         if click is None:
             break
         segment = click.label if click.kind == "foreground" else BACKGROUND
@@ -125,6 +152,8 @@ def run_case(client, image: str, truth: np.ndarray, model: str, labels: dict[str
         "auto_model_dice": mean_dice(read_label(auto_file), truth, labels),
         "twin_auto_dice": curve[0],
         "dice_after_clicks": [round(d, 6) for d in curve],
+        "label_dice_before_clicks": first,
+        "label_dice_after_clicks": label_dice(shown, truth, labels),
         "click_kinds": kinds,
         "noc85": noc(curve, 0.85, clicks),
         "noc90": noc(curve, 0.90, clicks),
@@ -183,6 +212,12 @@ def main() -> int:
     parser.add_argument("--clicks", type=int, default=10, help="clicks per case at most")
     parser.add_argument("--faint", help="also a copy of every case with this label made faint")
     parser.add_argument("--faint-factor", type=float, default=0.2, help="contrast kept by --faint")
+    parser.add_argument(
+        "--annotator",
+        choices=("largest", "worst"),
+        default="largest",
+        help="click the largest error of any label, or the lowest-Dice label's largest error",
+    )
     args = parser.parse_args()
     labels = get_preset(args.model).labels
     client_module = slicer_client_module()
@@ -200,7 +235,7 @@ def main() -> int:
             for name in names:
                 image = name.removesuffix(".nii.gz")
                 truth = read_label(str(studies / "labels" / "final" / name))
-                cases[image] = run_case(client, image, truth, args.model, labels, args.clicks)
+                cases[image] = run_case(client, image, truth, args.model, labels, args.clicks, args.annotator)
         finally:
             server.stop()
     groups = {"sample": [c for n, c in cases.items() if not n.startswith("faint_")]}
@@ -211,6 +246,7 @@ def main() -> int:
         "date": datetime.date.today().isoformat(),
         "model": args.model,
         "max_clicks": args.clicks,
+        "annotator": args.annotator,
         "faint": {"label": args.faint, "factor": args.faint_factor} if args.faint else None,
         **{group: summarise(members) for group, members in groups.items()},
         "per_case": cases,
