@@ -79,16 +79,20 @@ def add_faint(studies: Path, names: list[str], label: int, factor: float) -> lis
     return out
 
 
+def label_dice(pred: np.ndarray, truth: np.ndarray, labels: dict[str, int]) -> dict[str, float]:
+    return {name: float(dice(pred == v, truth == v)) for name, v in labels.items()}
+
+
 def mean_dice(pred: np.ndarray, truth: np.ndarray, labels: dict[str, int]) -> float:
-    return float(np.mean([dice(pred == v, truth == v) for v in labels.values()]))
+    return float(np.mean(list(label_dice(pred, truth, labels).values())))
 
 
 def read_label(path: str) -> np.ndarray:
     return np.asarray(nib.load(path).dataobj).astype(np.uint8)
 
 
-def label_dice(pred: np.ndarray, truth: np.ndarray, labels: dict[str, int]) -> dict[str, float]:
-    return {name: round(float(dice(pred == v, truth == v)), 4) for name, v in labels.items()}
+def rounded(scores: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 4) for name, value in scores.items()}
 
 
 def annotator_click(shown: np.ndarray, truth: np.ndarray, labels: dict[str, int], annotator: str):
@@ -128,7 +132,7 @@ def run_case(
     twin = model + TWIN_SUFFIX
     start_file, _ = client.infer(twin, image, {"result_extension": ".nii.gz", "reset_state": True})
     shown = read_label(start_file)
-    first = label_dice(shown, truth, labels)
+    first = rounded(label_dice(shown, truth, labels))
     curve = [mean_dice(shown, truth, labels)]
     points: dict[str, list[list[int]]] = {name: [] for name in [*labels, BACKGROUND]}
     latencies, server, kinds = [], [], []
@@ -153,7 +157,7 @@ def run_case(
         "twin_auto_dice": curve[0],
         "dice_after_clicks": [round(d, 6) for d in curve],
         "label_dice_before_clicks": first,
-        "label_dice_after_clicks": label_dice(shown, truth, labels),
+        "label_dice_after_clicks": rounded(label_dice(shown, truth, labels)),
         "click_kinds": kinds,
         "noc85": noc(curve, 0.85, clicks),
         "noc90": noc(curve, 0.90, clicks),
