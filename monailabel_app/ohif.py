@@ -47,4 +47,3 @@ def install_ohif() -> None:
     endpoint = sys.modules.get("monailabel.endpoints.ohif")
     if endpoint is not None:
         endpoint.get_ohif = ohif_file
-

@@ -237,9 +237,10 @@ def test_run_correct_and_save_from_ohif(env, page, tmp_path):
         edited = page.evaluate(OVERLAY_COUNTS)
         assert edited[PAINTED] > expected[PAINTED], edited
         save_label(page)
-        assert requests.get(f"{env.url}/datastore/", params={"output": "stats"}, timeout=30).json()[
-            "completed"
-        ] == 1
+        assert (
+            requests.get(f"{env.url}/datastore/", params={"output": "stats"}, timeout=30).json()["completed"]
+            == 1
+        )
         export_dicom_seg(page)
         assert not page.errors, page.errors
 

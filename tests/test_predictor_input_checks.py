@@ -70,9 +70,7 @@ def test_overlap_and_window_batch_change_what_the_network_is_run_on():
     runs = {}
     for config in (DEFAULTS, InferConfig(overlap=0.5), InferConfig(sw_batch_size=1)):
         batches.clear()
-        logits = predict_logits(
-            network, image, (64, 64, 16), "fp32", config.sw_batch_size, config.overlap
-        )
+        logits = predict_logits(network, image, (64, 64, 16), "fp32", config.sw_batch_size, config.overlap)
         runs[config] = (sum(batches), max(batches), logits)
     windows, widest, logits = runs[DEFAULTS]
     assert widest == DEFAULTS.sw_batch_size and runs[InferConfig(sw_batch_size=1)][1] == 1

@@ -45,6 +45,7 @@ from lib.planning.presets import ModelPreset
 KEYS = ("image", "label")
 INDEX_KEY = "label_cls_indices"
 
+
 class RandLateralMirrord(RandomizableTransform, MapTransform):
     """With probability ``prob``, mirror a patch's image and label left-right (the first spatial axis of
     the RAS working grid) and give each label voxel of class c the class ``classes[c]`` (a paired

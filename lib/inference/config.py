@@ -23,9 +23,7 @@ class InferConfig(Options):
         "test-time mirroring: also segment the left-right mirror image and average (paired labels "
         "swapped); only where the plan found the anatomy symmetric; twice the network time",
     )
-    sw_batch_size: int = option(
-        2, "sliding windows per forward pass (memory against speed)", low=1, high=64
-    )
+    sw_batch_size: int = option(2, "sliding windows per forward pass (memory against speed)", low=1, high=64)
 
 
 #: the defaults, as every caller that passes nothing gets them
