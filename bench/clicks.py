@@ -17,8 +17,9 @@ through the plugin's client.
 is scaled by ``--faint-factor`` (:func:`lib.interactive.simulation.make_faint`): a structure the model
 misses, the case clicks are for.
 
-Prints one JSON summary: per case the mean Dice over the labels after each click, NoC@85 / NoC@90 (clicks
-until the mean Dice reaches 0.85 / 0.90; 0 if the auto answer already does, ``--clicks`` + 1 if never),
+Prints one JSON summary: per case the mean Dice over the labels after each click (and each label's
+Dice before and after the clicks), NoC@85 / NoC@90 (clicks until the mean Dice reaches 0.85 / 0.90; 0
+if the auto answer already does, ``--clicks`` + 1 if never),
 the clicks after which the mean Dice fell and the largest fall, the click latencies (client wall time
 and the server's breakdown); over all cases the medians and means, the mean Dice over the cases after
 each click and the clicks after which that mean fell.
@@ -43,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.infer_latency import HELD_OUT, generator  # noqa: E402
 from lib.interactive.guidance import BACKGROUND  # noqa: E402
-from lib.interactive.simulation import make_faint, next_click  # noqa: E402
+from lib.interactive.simulation import Click, make_faint, next_click  # noqa: E402
 from lib.metrics.dice import dice  # noqa: E402
 from lib.planning.presets import TWIN_SUFFIX, get_preset  # noqa: E402
 from tests.server import SAMPLE_CT, Server, copy_datastore, slicer_client_module  # noqa: E402
@@ -95,7 +96,9 @@ def rounded(scores: dict[str, float]) -> dict[str, float]:
     return {name: round(value, 4) for name, value in scores.items()}
 
 
-def annotator_click(shown: np.ndarray, truth: np.ndarray, labels: dict[str, int], annotator: str):
+def annotator_click(
+    shown: np.ndarray, truth: np.ndarray, labels: dict[str, int], annotator: str
+) -> Click | None:
     """The simulated click (:func:`next_click`): ``"largest"`` corrects the largest error region over all
     labels; ``"worst"`` corrects the largest error region of the label with the lowest Dice (the organ an
     annotator sees is wrong first), else, if that label has no region to click, over all labels.
