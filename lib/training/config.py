@@ -18,7 +18,7 @@ from lib.io.options import option as _option
 from lib.optim.optimizers import OPTIMIZER_DEFAULTS
 from lib.optim.schedulers import SCHEDULER_DEFAULTS
 
-TARGET_STEPS = 2000  # optimizer steps of an automatic schedule (max_epochs 0)
+TARGET_STEPS = 5000  # optimizer steps of an automatic schedule (max_epochs 0); the time budget cuts it
 VAL_EVERY_STEPS = 50  # optimizer steps between validations of an automatic interval (val_interval 0)
 VAL_TIME_SHARE = 0.1  # an automatic interval also waits until validation is at most this share of the time
 
@@ -50,7 +50,7 @@ class TrainConfig(Options):
     max_epochs: int = _option(
         0,
         f"epochs; 0 = sized from the training cases: about {TARGET_STEPS} "
-        "optimizer steps (e.g. 200 epochs of 10 cases)",
+        "optimizer steps (e.g. 500 epochs of 10 cases), or fewer if max_minutes ends it first",
         low=0,
         high=100_000,
     )
