@@ -47,9 +47,15 @@ def test_loss_not_decreasing():
 
 def test_loss_oscillating():
     t = T[:30]
-    found = diagnose({"train_loss": list(np.exp(-t / 20) * (1 + 0.15 * (-1.0) ** t))})
+    swinging = list(np.exp(-t / 20) * (1 + 0.15 * (-1.0) ** t))
+    found = diagnose({"train_loss": swinging})
     assert _codes(found) == {"loss_oscillating"}
     assert "Lower the learning rate" in found[0].remedy
+    # the same swings while validation keeps reaching new bests: sampling noise, not reported
+    rising = list(np.linspace(0.3, 0.75, 6))
+    assert diagnose({"train_loss": swinging, "val_dice": rising}) == []
+    # ... and reported again once validation falls back from its best
+    assert _codes(diagnose({"train_loss": swinging, "val_dice": [*rising, 0.7]})) == {"loss_oscillating"}
 
 
 def test_overfitting():

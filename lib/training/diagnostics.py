@@ -10,7 +10,8 @@ values of the series it reads unless stated). Rules, with the thresholds below, 
   more than ``MIN_PROGRESS`` (relative) below its first value.
 * ``loss_oscillating``: the train-loss differences change sign in at least
   ``OSCILLATION_SIGN_CHANGES`` of the possible places and their mean size is at least
-  ``OSCILLATION_AMPLITUDE`` of the mean loss.
+  ``OSCILLATION_AMPLITUDE`` of the mean loss, unless the latest validation is the run's best (then
+  the swings are the sampling noise of a few patches per epoch in a run that is still improving).
 * ``overfitting``: the mean val Dice of the last ``RECENT_VALIDATIONS`` validations is more than
   ``OVERFIT_DICE_DROP`` below the best one before them while the train loss fell since that best
   (its least-squares trend; needs only ``RECENT_VALIDATIONS`` + 1 validations, so it fires with
@@ -129,6 +130,9 @@ def _oscillating(history: History, window: int) -> Diagnostic | None:
     changes = np.count_nonzero(signs[1:] * signs[:-1] < 0) / (len(signs) - 1)
     amplitude = np.abs(np.diff(recent)).mean() / max(np.abs(recent).mean(), 1e-12)
     if changes < OSCILLATION_SIGN_CHANGES or amplitude < OSCILLATION_AMPLITUDE:
+        return None
+    dice = np.asarray(history.get("val_dice", ()), dtype=float)
+    if len(dice) > 1 and np.all(np.isfinite(dice)) and dice[-1] >= dice.max():
         return None
     return _finding(
         "loss_oscillating",
