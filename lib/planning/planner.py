@@ -50,7 +50,7 @@ class PlanBudget:
 
     The patch budget is measured, not derived: in a time budget on a 2-core CPU a 48^3 patch (three
     poolings, 8 -> 128) trains 2.5 times as many steps as 64^3 and scored higher on unseen real CTs,
-    a 40^3 patch lower (``docs/benchmarks.md``, ``bench/own_task.py``)."""
+    40^3 and 56^3 lower (``docs/benchmarks.md``, ``bench/own_task.py``)."""
 
     max_patch_voxels: int = 48**3
     max_pools: int = 4
