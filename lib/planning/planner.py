@@ -49,7 +49,7 @@ class PlanBudget:
     """CPU limits the plan must respect: at most 48^3 patch voxels, four poolings, 8 -> 256 features.
 
     The patch budget is measured, not derived: in a time budget on a 2-core CPU a 48^3 patch (three
-    poolings, 8 -> 128) trains 2.5 times as many steps as 64^3 and scored higher on unseen real CTs,
+    poolings, 8 -> 128) trains about 2.6 times as many steps as 64^3 and scored higher on unseen real CTs,
     40^3 and 56^3 lower (``docs/benchmarks.md``, ``bench/own_task.py``)."""
 
     max_patch_voxels: int = 48**3
