@@ -11,9 +11,6 @@ screenshot is saved (path in the assertion message).
 from __future__ import annotations
 
 import re
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import nibabel as nib
@@ -25,49 +22,27 @@ import requests
 
 from lib.io import read_dicom_seg
 from lib.planning.presets import get_preset
+from tests.ohif import (
+    INFER_MS,
+    OVERLAY_COUNTS,
+    SEGMENTATION_READY,
+    SERIES_DIR,
+    browser_page,
+    connect,
+    dicomweb_server,
+    open_monai_label_mode,
+    screenshot_on_failure,
+    series_uid,
+)
 from tests.orthanc import Orthanc
-from tests.server import REPO_ROOT, Server
 
 pytestmark = pytest.mark.server
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package (Playwright's own browser download is not used)
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SERIES_DIR = REPO_ROOT / "sample-data" / "ct-dicom" / "case_011"
 ORGANS = dict(get_preset("ct_organs").labels)
 SAVED = re.compile(r"^Label of series [0-9.]+ saved$")  # the viewer's notification
 CORRECTED = "kidney_right"  # the segment the user deletes before saving
 PAINTED = "kidney_left"  # the segment the user paints (the panel's first, active one)
-STEP_MS = 60_000  # any one step in the browser (page loads, connecting, storing)
-INFER_MS = 180_000  # the auto-segmentation request on a shared CPU
 
-# JavaScript run in the page: OHIF publishes its services as window.services, cornerstone as
-# window.cornerstone; the MONAI Label panel draws into segmentation "1".
-VOLUME_LOADED = """() => {
-  const volumes = window.cornerstone && window.cornerstone.cache.getVolumes();
-  return !!volumes && volumes.length > 0 && volumes.every(v => v.loadStatus && v.loadStatus.loaded);
-}"""
-SEGMENTATION_READY = """() => {
-  try { return !!window.services.segmentationService.getLabelmapVolume('1'); } catch (e) { return false; }
-}"""
-OVERLAY_COUNTS = """() => {
-  const service = window.services.segmentationService;
-  const voxels = service.getLabelmapVolume('1').voxelManager.getCompleteScalarDataArray();
-  const perIndex = {};
-  for (const v of voxels) perIndex[v] = (perIndex[v] || 0) + 1;
-  const counts = {};
-  for (const [index, segment] of Object.entries(service.getSegmentation('1').segments)) {
-    if (segment) counts[segment.label] = perIndex[index] || 0;
-  }
-  return counts;
-}"""
 SEGMENT_INDEX = """name => {
   const segments = window.services.segmentationService.getSegmentation('1').segments;
   return Number(Object.entries(segments).find(([, s]) => s && s.label === name)[0]);
@@ -81,60 +56,14 @@ SEGMENT_GONE = """index => {
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("ohif")
-        mp.setenv("MONAI_LABEL_DICOMWEB_CACHE_PATH", str(root / "cache"))
-        orthanc = Orthanc(root / "orthanc")
-        orthanc.upload(sorted(SERIES_DIR.iterdir()))
-        try:
-            server = Server(orthanc.dicomweb_url, root / "model", root / "server.log")
-        except BaseException:
-            orthanc.stop()
-            raise
-        server.orthanc = orthanc
-        try:
-            yield server
-        finally:
-            server.stop()
-            orthanc.stop()
+    with dicomweb_server(tmp_path_factory.mktemp("ohif")) as server:
+        yield server
 
 
 @pytest.fixture
 def page(env):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(STEP_MS)
-            # OHIF asks for web fonts on the internet; only the app's own origin is served
-            page.route(lambda url: not url.startswith(env.url), lambda route: route.abort())
-            page.errors = []
-            page.on("pageerror", lambda error: page.errors.append(str(error)))
-            yield page
-        finally:
-            browser.close()
-
-
-@contextmanager
-def screenshot_on_failure(page) -> Iterator[None]:
-    """Re-raise any failure with the path of a full-page screenshot taken at that moment."""
-    try:
-        yield
-    except BaseException as error:
-        shot = Path(tempfile.mkdtemp(prefix="ohif-browser-")) / "failure.png"
-        try:
-            page.screenshot(path=str(shot), full_page=True)
-            where = f"screenshot: {shot}"
-        except Exception as e:  # the browser itself may be gone
-            where = f"no screenshot ({e})"
-        print(f"\nOHIF browser test failed; {where}; page errors: {page.errors}")
-        raise AssertionError(f"{error}\n{where}\npage errors: {page.errors}") from error
-
-
-def series_uid(folder: Path) -> str:
-    return str(pydicom.dcmread(next(folder.iterdir()), stop_before_pixels=True).SeriesInstanceUID)
+    with browser_page(env.url) as page:
+        yield page
 
 
 def orthanc_segs(orthanc: Orthanc) -> list[pydicom.Dataset]:
@@ -149,18 +78,9 @@ def orthanc_segs(orthanc: Orthanc) -> list[pydicom.Dataset]:
     return out
 
 
-def open_monai_label_mode(page, url: str) -> None:
-    """Study list -> the study's row -> the mode button; returns once the series is loaded."""
-    page.goto(f"{url}/ohif/")
-    page.locator("tr", has_text="case_011").first.click()
-    page.get_by_role("button", name="MONAI Label").click()
-    page.wait_for_selector("#monailabelServerURL")
-    page.wait_for_function(VOLUME_LOADED)  # the panel can only draw on a loaded series
-
-
 def connect_and_run(page, tmp_path: Path) -> np.ndarray:
     """Connect the MONAI Label panel to its default server, run ct_organs; the label it received."""
-    page.locator(".settingsTable button.actionButton").click()
+    connect(page)
     page.get_by_text("Auto-Segmentation").click()
     page.wait_for_function(SEGMENTATION_READY)
     with page.expect_response(lambda r: "/infer/ct_organs" in r.url, timeout=INFER_MS) as answer:
