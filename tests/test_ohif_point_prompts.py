@@ -19,17 +19,7 @@ import pytest
 import requests
 from scipy import ndimage
 
-from tests.ohif import (
-    INFER_MS,
-    OVERLAY_COUNTS,
-    SEGMENTATION_READY,
-    browser_page,
-    connect,
-    dicomweb_server,
-    open_monai_label_mode,
-    screenshot_on_failure,
-    series_uid,
-)
+from tests import ohif
 
 pytestmark = pytest.mark.server
 
@@ -65,13 +55,13 @@ SEGMENT_VOXELS = """() => {
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    with dicomweb_server(tmp_path_factory.mktemp("ohif-points"), {"interactive": "true"}) as server:
+    with ohif.dicomweb_server(tmp_path_factory.mktemp("ohif-points"), {"interactive": "true"}) as server:
         yield server
 
 
 @pytest.fixture
 def page(env):
-    with browser_page(env.url) as page:
+    with ohif.browser_page(env.url) as page:
         yield page
 
 
@@ -111,7 +101,7 @@ def click_organ(page, name: str, voxel: list[int]) -> tuple[dict, np.ndarray]:
     placed = len(page.evaluate(PROBES))
     page.mouse.click(x, y)
     page.wait_for_function(f"() => ({PROBES})().length > {placed}")  # the click placed a point
-    with page.expect_response(lambda r: f"/infer/{TWIN}" in r.url, timeout=INFER_MS) as answer:
+    with page.expect_response(lambda r: f"/infer/{TWIN}" in r.url, timeout=ohif.INFER_MS) as answer:
         tab.get_by_title("Run PointPrompts", exact=True).click()
     response = answer.value
     assert response.status == 200, response.text()
@@ -120,23 +110,23 @@ def click_organ(page, name: str, voxel: list[int]) -> tuple[dict, np.ndarray]:
 
 
 def test_point_prompts_from_ohif(env, page):
-    uid = series_uid()
+    uid = ohif.series_uid()
     # where the organs are, from the segmentation model on the same series (its grid is the twin's)
     r = requests.post(
         f"{env.url}/infer/ct_organs",
         params={"image": uid, "output": "image"},
         data={"params": json.dumps({"result_extension": ".nrrd"})},
-        timeout=INFER_MS / 1000,
+        timeout=ohif.INFER_MS / 1000,
     )
     assert r.status_code == 200, r.text
     auto = nrrd_label(r.content)
     labels = requests.get(f"{env.url}/info/", timeout=30).json()["models"][TWIN]["labels"]
     first, second = deepest(auto == labels[FIRST]), deepest(auto == labels[SECOND])
 
-    with screenshot_on_failure(page):
-        open_monai_label_mode(page, env.url)
-        connect(page)
-        page.wait_for_function(SEGMENTATION_READY)
+    with ohif.screenshot_on_failure(page):
+        ohif.open_monai_label_mode(page, env.url)
+        ohif.connect(page)
+        page.wait_for_function(ohif.SEGMENTATION_READY)
         page.get_by_text("Point Prompts", exact=True).click()  # the tab activates its probe
 
         params, label = click_organ(page, FIRST, first)
@@ -144,7 +134,7 @@ def test_point_prompts_from_ohif(env, page):
         assert near(sent, first) and params["background"] == []
         assert not any(params.get(n) for n in labels if n != FIRST)
         assert label[tuple(sent)] == labels[FIRST]  # ... and OHIF's indices are the server's
-        page.wait_for_function(f"() => ({OVERLAY_COUNTS})()['{FIRST}'] > 0")
+        page.wait_for_function(f"() => ({ohif.OVERLAY_COUNTS})()['{FIRST}'] > 0")
         shown = page.evaluate(SEGMENT_VOXELS)
         assert shown[FIRST] == voxels(label == labels[FIRST])  # drawn where the server put it
         assert all(shown[n][0] == 0 for n in shown if n != FIRST), shown  # only the clicked organ
@@ -152,7 +142,7 @@ def test_point_prompts_from_ohif(env, page):
         params, label = click_organ(page, SECOND, second)
         assert params[FIRST] == [sent] and len(params[SECOND]) == 1 and near(params[SECOND][0], second)
         assert label[tuple(params[SECOND][0])] == labels[SECOND]
-        page.wait_for_function(f"() => ({OVERLAY_COUNTS})()['{SECOND}'] > 0")
+        page.wait_for_function(f"() => ({ohif.OVERLAY_COUNTS})()['{SECOND}'] > 0")
         after = page.evaluate(SEGMENT_VOXELS)
         assert after[SECOND] == voxels(label == labels[SECOND])
         assert after[FIRST] == shown[FIRST]  # the click for the second organ left the first alone
