@@ -4,11 +4,14 @@ MONAI Label mode, connect the panel) plus JavaScript that reads OHIF's state."""
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import nrrd
+import numpy as np
 import pydicom
 import pytest
 
@@ -38,16 +41,21 @@ VOLUME_LOADED = """() => {
 SEGMENTATION_READY = """() => {
   try { return !!window.services.segmentationService.getLabelmapVolume('1'); } catch (e) { return false; }
 }"""
-OVERLAY_COUNTS = """() => {
+# Per segment name: [number of its voxels, sum of their flat indices] (i fastest, OHIF's order).
+OVERLAY_VOXELS = """() => {
   const service = window.services.segmentationService;
   const voxels = service.getLabelmapVolume('1').voxelManager.getCompleteScalarDataArray();
   const perIndex = {};
-  for (const v of voxels) perIndex[v] = (perIndex[v] || 0) + 1;
-  const counts = {};
-  for (const [index, segment] of Object.entries(service.getSegmentation('1').segments)) {
-    if (segment) counts[segment.label] = perIndex[index] || 0;
+  for (let n = 0; n < voxels.length; n++) {
+    const found = perIndex[voxels[n]] || (perIndex[voxels[n]] = [0, 0]);
+    found[0]++;
+    found[1] += n;
   }
-  return counts;
+  const out = {};
+  for (const [index, segment] of Object.entries(service.getSegmentation('1').segments)) {
+    if (segment) out[segment.label] = perIndex[index] || [0, 0];
+  }
+  return out;
 }"""
 
 
@@ -104,6 +112,17 @@ def screenshot_on_failure(page) -> Iterator[None]:
             where = f"no screenshot ({e})"
         print(f"\nOHIF browser test failed; {where}; page errors: {page.errors}")
         raise AssertionError(f"{error}\n{where}\npage errors: {page.errors}") from error
+
+
+def overlay_counts(page) -> dict[str, int]:
+    """Voxels per segment name in OHIF's MONAI Label segmentation."""
+    return {name: count for name, (count, _) in page.evaluate(OVERLAY_VOXELS).items()}
+
+
+def label_from_nrrd(raw: bytes) -> np.ndarray:
+    """A label NRRD's voxels as (i, j, k), the order OHIF copies them into its volume."""
+    with io.BytesIO(raw) as fh:
+        return nrrd.read_data(nrrd.read_header(fh), fh)
 
 
 def series_uid(folder: Path = SERIES_DIR) -> str:

@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import nibabel as nib
-import nrrd
 import numpy as np
 import pydicom
 import pytest
@@ -24,13 +23,14 @@ from lib.io import read_dicom_seg
 from lib.planning.presets import get_preset
 from tests.ohif import (
     INFER_MS,
-    OVERLAY_COUNTS,
     SEGMENTATION_READY,
     SERIES_DIR,
     browser_page,
     connect,
     dicomweb_server,
+    label_from_nrrd,
     open_monai_label_mode,
+    overlay_counts,
     screenshot_on_failure,
     series_uid,
 )
@@ -78,7 +78,7 @@ def orthanc_segs(orthanc: Orthanc) -> list[pydicom.Dataset]:
     return out
 
 
-def connect_and_run(page, tmp_path: Path) -> np.ndarray:
+def connect_and_run(page) -> np.ndarray:
     """Connect the MONAI Label panel to its default server, run ct_organs; the label it received."""
     connect(page)
     page.get_by_text("Auto-Segmentation").click()
@@ -87,9 +87,8 @@ def connect_and_run(page, tmp_path: Path) -> np.ndarray:
         page.get_by_title("Run Segmentation", exact=True).click()
     response = answer.value
     assert response.status == 200, response.text()
-    (tmp_path / "infer.nrrd").write_bytes(response.body())
     page.get_by_text("Running Segmentation - Successful").wait_for()
-    return nrrd.read(str(tmp_path / "infer.nrrd"))[0]
+    return label_from_nrrd(response.body())
 
 
 def delete_segment(page, name: str) -> None:
@@ -146,15 +145,15 @@ def test_run_correct_and_save_from_ohif(env, page, tmp_path):
         # the panel's server field starts at the address OHIF was loaded from
         assert page.input_value("#monailabelServerURL") == f"{env.url}/"
 
-        label = connect_and_run(page, tmp_path)
+        label = connect_and_run(page)
         expected = {name: int(np.sum(label == value)) for name, value in ORGANS.items()}
         assert all(expected.values()), expected  # every organ found, so the correction below is real
-        overlay = page.evaluate(OVERLAY_COUNTS)
+        overlay = overlay_counts(page)
         assert overlay == expected  # the overlay holds exactly the voxels the server returned
 
         delete_segment(page, CORRECTED)
         brush_stroke(page)
-        edited = page.evaluate(OVERLAY_COUNTS)
+        edited = overlay_counts(page)
         assert edited[PAINTED] > expected[PAINTED], edited
         save_label(page)
         assert (

@@ -9,16 +9,14 @@ answer is drawn into OHIF's segmentation, and a click for the second organ leave
 
 from __future__ import annotations
 
-import io
 import json
 import re
 
-import nrrd
 import numpy as np
 import pytest
 import requests
-from scipy import ndimage
 
+from lib.interactive.simulation import deepest_voxel
 from tests import ohif
 
 pytestmark = pytest.mark.server
@@ -38,19 +36,6 @@ SHOW_VOXEL = """([i, j, k]) => {
 # The points the panel's probe has placed (world coordinates), on every viewport.
 PROBES = """() => window.cornerstoneTools.annotation.state.getAllAnnotations()
   .filter(a => a.metadata.toolName === 'ProbeMONAILabel').map(a => a.data.handles.points[0])"""
-# Per segment name: the number of its voxels and the sum of their flat (i-fastest) indices.
-SEGMENT_VOXELS = """() => {
-  const service = window.services.segmentationService;
-  const voxels = service.getLabelmapVolume('1').voxelManager.getCompleteScalarDataArray();
-  const out = {};
-  for (const [index, segment] of Object.entries(service.getSegmentation('1').segments)) {
-    if (!segment) continue;
-    let count = 0, sum = 0;
-    for (let n = 0; n < voxels.length; n++) if (voxels[n] === Number(index)) { count++; sum += n; }
-    out[segment.label] = [count, sum];
-  }
-  return out;
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +50,7 @@ def page(env):
         yield page
 
 
-def nrrd_label(raw: bytes) -> np.ndarray:
-    """A label NRRD's voxels as (i, j, k), the order OHIF copies them into its volume."""
-    with io.BytesIO(raw) as fh:
-        return nrrd.read_data(nrrd.read_header(fh), fh)
-
-
-def deepest(mask: np.ndarray) -> list[int]:
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1]
-    return [int(i) for i in np.unravel_index(int(distance.argmax()), mask.shape)]
-
-
-def near(index: list[int], voxel: list[int]) -> bool:
+def near(index: list[int], voxel: tuple[int, ...]) -> bool:
     return max(abs(a - b) for a, b in zip(index, voxel, strict=True)) <= 1
 
 
@@ -92,7 +66,7 @@ def sent_params(request) -> dict:
     return json.loads(re.search(r'name="params"\r\n\r\n(.*?)\r\n--', body, re.S).group(1))
 
 
-def click_organ(page, name: str, voxel: list[int]) -> tuple[dict, np.ndarray]:
+def click_organ(page, name: str, voxel: tuple[int, ...]) -> tuple[dict, np.ndarray]:
     """Select ``name`` in the tab's organ list, click ``voxel`` in the axial viewport, press Run;
     returns (the params OHIF sent, the label it received)."""
     tab = page.locator("div.tab").filter(has=page.locator("label.tab-label", has_text="Point Prompts"))
@@ -106,7 +80,7 @@ def click_organ(page, name: str, voxel: list[int]) -> tuple[dict, np.ndarray]:
     response = answer.value
     assert response.status == 200, response.text()
     page.get_by_text("Running Inference for Point Prompts - Successful").last.wait_for()
-    return sent_params(response.request), nrrd_label(response.body())
+    return sent_params(response.request), ohif.label_from_nrrd(response.body())
 
 
 def test_point_prompts_from_ohif(env, page):
@@ -119,9 +93,9 @@ def test_point_prompts_from_ohif(env, page):
         timeout=ohif.INFER_MS / 1000,
     )
     assert r.status_code == 200, r.text
-    auto = nrrd_label(r.content)
+    auto = ohif.label_from_nrrd(r.content)
     labels = requests.get(f"{env.url}/info/", timeout=30).json()["models"][TWIN]["labels"]
-    first, second = deepest(auto == labels[FIRST]), deepest(auto == labels[SECOND])
+    first, second = deepest_voxel(auto == labels[FIRST]), deepest_voxel(auto == labels[SECOND])
 
     with ohif.screenshot_on_failure(page):
         ohif.open_monai_label_mode(page, env.url)
@@ -134,16 +108,16 @@ def test_point_prompts_from_ohif(env, page):
         assert near(sent, first) and params["background"] == []
         assert not any(params.get(n) for n in labels if n != FIRST)
         assert label[tuple(sent)] == labels[FIRST]  # ... and OHIF's indices are the server's
-        page.wait_for_function(f"() => ({ohif.OVERLAY_COUNTS})()['{FIRST}'] > 0")
-        shown = page.evaluate(SEGMENT_VOXELS)
+        page.wait_for_function(f"() => ({ohif.OVERLAY_VOXELS})()['{FIRST}'][0] > 0")
+        shown = page.evaluate(ohif.OVERLAY_VOXELS)
         assert shown[FIRST] == voxels(label == labels[FIRST])  # drawn where the server put it
         assert all(shown[n][0] == 0 for n in shown if n != FIRST), shown  # only the clicked organ
 
         params, label = click_organ(page, SECOND, second)
         assert params[FIRST] == [sent] and len(params[SECOND]) == 1 and near(params[SECOND][0], second)
         assert label[tuple(params[SECOND][0])] == labels[SECOND]
-        page.wait_for_function(f"() => ({ohif.OVERLAY_COUNTS})()['{SECOND}'] > 0")
-        after = page.evaluate(SEGMENT_VOXELS)
+        page.wait_for_function(f"() => ({ohif.OVERLAY_VOXELS})()['{SECOND}'][0] > 0")
+        after = page.evaluate(ohif.OVERLAY_VOXELS)
         assert after[SECOND] == voxels(label == labels[SECOND])
         assert after[FIRST] == shown[FIRST]  # the click for the second organ left the first alone
         assert not page.errors, page.errors

@@ -12,7 +12,7 @@ import pytest
 import requests
 from scipy import ndimage
 
-from lib.interactive.simulation import make_faint
+from lib.interactive.simulation import deepest_voxel, make_faint
 from lib.metrics import dice
 from tests.server import SAMPLE_CT, copy_datastore
 
@@ -25,11 +25,6 @@ CASE = "case_006"  # held out from the shipped models
 
 def no_clicks() -> dict:
     return {name: [] for name in [*ORGANS, "background"]}
-
-
-def deepest(mask: np.ndarray) -> list[int]:
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1]
-    return [int(i) for i in np.unravel_index(int(distance.argmax()), mask.shape)]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +95,7 @@ def test_a_click_adds_a_missed_organ_and_leaves_the_others(server, slicer_client
     auto = _label(client.infer(TWIN, "faint", {"reset_state": True})[0])
     before = dice(auto == kidney, truth == kidney)
     assert before < 0.5  # the invisible kidney is (mostly) missed
-    clicks = {**no_clicks(), "kidney_left": [deepest(truth == kidney)], "label": "kidney_left"}
+    clicks = {**no_clicks(), "kidney_left": [deepest_voxel(truth == kidney)], "label": "kidney_left"}
     path, params = client.infer(TWIN, "faint", clicks)
     edited = _label(path)
     assert dice(edited == kidney, truth == kidney) > before + 0.05, params
@@ -121,7 +116,7 @@ def test_a_background_click_removes_a_false_positive(server, slicer_client):
     region = components == 1 + int(np.bincount(components.ravel())[1:].argmax())
     value = int(np.bincount(auto[region]).argmax())
     assert region.sum() > 50, "no false positive to remove"
-    clicks = {**no_clicks(), "background": [deepest(region)], "label": "background"}
+    clicks = {**no_clicks(), "background": [deepest_voxel(region)], "label": "background"}
     edited = _label(client.infer(TWIN, "faint", clicks)[0])
     # one click removes a good part of it (the largest false positive here is a shell along an
     # organ's surface, so one blob cannot take all of it)
