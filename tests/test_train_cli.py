@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pytest
 import torch
 
 from lib.train import main
@@ -59,3 +60,12 @@ def test_cli_trains_on_train_also_cases_outside_the_split(tmp_path, capsys):
     assert summary["train_cases"] == sum(part == "train" for part in patients.values()) + 1
     meta = torch.load(runs / "v0001.pt", weights_only=True)["meta"]
     assert "made_000.png" in meta["train_cases"]
+
+
+def test_cli_help_lists_every_training_option(capsys):
+    # a help text with a bare "%" (e.g. "at most 10% of the run") once crashed argparse's --help
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "--val-interval" in out and "10% of the run" in out and "--train-batch-size" in out

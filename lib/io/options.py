@@ -149,7 +149,7 @@ class Options:
                 default=f.default,
                 choices=f.metadata["choices"] or None,
                 metavar=None if f.metadata["choices"] else kind.upper(),
-                help=f"{f.metadata['help']} (default: {f.default})",
+                help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"),  # argparse formats
             )
 
     @classmethod
