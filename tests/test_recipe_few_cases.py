@@ -45,8 +45,9 @@ def test_fp32_3d_training_on_a_cpu_steps_two_images_at_a_time(tmp_path):
     """The automatic batch size: two images per step where PyTorch would run one on its slow path."""
     store = ModelStore(tmp_path / "store")
     config = TrainConfig(max_minutes=0.0001, amp=False, val_split=0.0)  # one epoch, automatic schedule
+    items = datastore_items(str(CT))[:2]
     result, version, split, _ = run_training(
-        CT_ORGANS, datastore_items(str(CT))[:2], config, str(tmp_path / "work"), store, str(tmp_path / "s.json")
+        CT_ORGANS, items, config, str(tmp_path / "work"), store, str(tmp_path / "split.json")
     )
     assert len(split["train"]) == 2 and result.epochs[0].patches == 2
     assert result.planned_epochs == TARGET_STEPS  # one step of two images per epoch

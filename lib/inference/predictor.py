@@ -18,6 +18,7 @@ from lib.inference.config import DEFAULTS, InferConfig
 from lib.inference.geometry import class_argmax, restore_labels
 from lib.inference.mirroring import mirrored_mean
 from lib.io.errors import root_cause
+from lib.networks.onednn import onednn_convolutions
 from lib.planning.presets import ModelPreset
 from lib.preprocessing.chain import loading, preprocessing
 
@@ -41,12 +42,13 @@ def predict_logits(
 
     ``network`` is the torch module or any callable on (B, 1, *roi) tensors (e.g. an ONNX Runtime
     runner, backend "onnx"); ``backend`` "bf16" runs it under CPU bf16 autocast (scores come back as
-    float32).
+    float32). A lone fp32 window runs its 3-D convolutions on oneDNN (:mod:`lib.networks.onednn`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if backend == "bf16" else nullcontext()
-    with torch.no_grad(), autocast:
+    fast = onednn_convolutions(network) if isinstance(network, torch.nn.Module) else nullcontext()
+    with torch.no_grad(), autocast, fast:
         out = sliding_window_inference(
             image.unsqueeze(0).as_tensor() if hasattr(image, "as_tensor") else image.unsqueeze(0),
             roi_size=roi_size,

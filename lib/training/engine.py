@@ -22,6 +22,7 @@ from lib.inference.geometry import restore_labels
 from lib.inference.predictor import keep_largest_components, predict_logits
 from lib.metrics.dice import dice
 from lib.metrics.iou import iou
+from lib.networks.onednn import onednn_convolutions
 from lib.optim.optimizers import build_optimizer
 from lib.optim.schedulers import build_scheduler, needs_metric, scheduler_step
 from lib.training.amp import amp_dtype, autocast, grad_scaler
@@ -225,7 +226,12 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train up to the planned epochs or the time budget; returns the history and the selected
-        weights (see the class docstring) with notes on what was kept."""
+        weights (see the class docstring) with notes on what was kept. One-sample fp32 3-D
+        convolutions run on oneDNN throughout (:mod:`lib.networks.onednn`)."""
+        with onednn_convolutions(self.network):
+            return self._fit()
+
+    def _fit(self) -> TrainResult:
         cfg = self.config
         result = TrainResult(planned_epochs=self.epochs, val_interval=self.val_interval)
         budget = cfg.max_minutes * 60
