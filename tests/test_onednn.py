@@ -59,6 +59,16 @@ def test_gradients_through_onednn_match_pytorchs_own():
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(*grads, strict=True))
 
 
+def test_a_nested_block_leaves_the_outer_one_in_force():
+    net = _net()
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad(), onednn_convolutions(net):
+        with onednn_convolutions(net):
+            pass
+        assert SLOW not in _ops(lambda: net(x))
+    assert not any("forward" in vars(m) for m in net.modules())
+
+
 def test_bf16_autocast_is_left_to_pytorch():
     net = _net()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), onednn_convolutions(net):

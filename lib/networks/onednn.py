@@ -83,7 +83,7 @@ def onednn_convolutions(network: torch.nn.Module) -> Iterator[None]:
     >>> torch.allclose(reference, fast, atol=1e-5), "forward" in vars(conv)
     (True, False)
     """
-    convs = [m for m in network.modules() if _eligible(m)]
+    convs = [m for m in network.modules() if _eligible(m) and "forward" not in vars(m)]  # nested: outer
     for conv in convs:
         conv.forward = partial(_forward, conv)
     try:
