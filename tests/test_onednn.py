@@ -6,6 +6,9 @@ import torch
 from lib.inference.predictor import predict_logits
 from lib.networks.onednn import onednn_convolutions
 from lib.networks.unet import build_unet
+from lib.training.config import TrainConfig
+from lib.training.engine import Trainer
+from tests.toy_data import toy_box_cases
 
 
 def _ops(fn) -> set[str]:
@@ -86,4 +89,17 @@ def test_predict_logits_runs_a_lone_window_on_onednn_and_restores_the_network():
     with torch.no_grad():
         expected = net(image[None])[0]
     assert torch.allclose(predict_logits(net, image, (16, 16, 8), "fp32"), expected, atol=1e-5)
+    assert not any("forward" in vars(m) for m in net.modules())
+
+
+def test_training_and_validation_in_the_engine_never_use_the_slow_kernel(tmp_path):
+    # validation (predict_logits, a nested block) between epochs must not undo the engine's block
+    net = _net()
+    batches = [{"image": torch.randn(1, 1, 16, 16, 8), "label": torch.randint(0, 3, (1, 1, 16, 16, 8))}] * 2
+    config = TrainConfig(max_epochs=2, val_interval=1, amp=False, early_stop_patience=0)
+    trainer = Trainer(
+        net, config, batches, toy_box_cases(1, seed=0), {"a": 1, "b": 2}, (16, 16, 8), str(tmp_path)
+    )
+    ops = _ops(trainer.fit)
+    assert "_OneSampleConvolution" in ops and SLOW not in ops
     assert not any("forward" in vars(m) for m in net.modules())

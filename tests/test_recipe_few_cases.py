@@ -6,13 +6,12 @@ import torch
 
 from lib.data.datastore_folder import datastore_items
 from lib.io.model_store import ModelStore
-from lib.planning.presets import CT_ORGANS, XRAY_LUNGS
-from lib.training.config import TARGET_STEPS, TrainConfig
+from lib.planning.presets import XRAY_LUNGS
+from lib.training.config import TrainConfig
 from lib.training.recipe import run_training
 from tests.server import REPO_ROOT
 
 XRAY = REPO_ROOT / "sample-data" / "xray"
-CT = REPO_ROOT / "sample-data" / "ct"
 CONFIG = TrainConfig(max_epochs=2, amp=False, num_samples=1)
 
 
@@ -39,16 +38,3 @@ def test_two_cases_split_one_to_train_and_one_to_validate_from_the_starting_weig
     assert version == 1 and 0 <= result.baseline_dice <= 1
     assert [e.val_mean_dice is not None for e in result.epochs] == [False, True]  # the last is validated
     assert result.best_dice >= result.baseline_dice  # never worse than what it started from
-
-
-def test_fp32_3d_training_on_a_cpu_steps_two_images_at_a_time(tmp_path):
-    """The automatic batch size: two images per step where PyTorch would run one on its slow path."""
-    store = ModelStore(tmp_path / "store")
-    config = TrainConfig(max_minutes=0.0001, amp=False, val_split=0.0)  # one epoch, automatic schedule
-    items = datastore_items(str(CT))[:2]
-    result, version, split, _ = run_training(
-        CT_ORGANS, items, config, str(tmp_path / "work"), store, str(tmp_path / "split.json")
-    )
-    assert len(split["train"]) == 2 and result.epochs[0].patches == 2
-    assert result.planned_epochs == TARGET_STEPS  # one step of two images per epoch
-    assert torch.load(store.path(version), weights_only=True)["meta"]["batch_size"] == 2

@@ -89,7 +89,7 @@ def test_every_option_is_parsed_from_a_string_into_its_own_field(name):
         ({"max_minutes": -1}, "max_minutes"),
         ({"val_split": 0.95}, "val_split"),
         ({"amp": "maybe"}, "amp"),
-        ({"train_batch_size": -1}, "train_batch_size"),
+        ({"train_batch_size": 0}, "train_batch_size"),
         ({"num_samples": 17}, "num_samples"),
         ({"num_processes": 1}, "num_processes"),
         ({"max_epochs": 3, "warmup_epochs": 3}, "warmup_epochs"),

@@ -83,7 +83,8 @@ def onednn_convolutions(network: torch.nn.Module) -> Iterator[None]:
     >>> torch.allclose(reference, fast, atol=1e-5), "forward" in vars(conv)
     (True, False)
     """
-    convs = [m for m in network.modules() if _eligible(m) and "forward" not in vars(m)]  # nested: outer
+    # a nested block patches (and on leaving restores) only what an outer block has not patched
+    convs = [m for m in network.modules() if _eligible(m) and "forward" not in vars(m)]
     for conv in convs:
         conv.forward = partial(_forward, conv)
     try:

@@ -1,5 +1,4 @@
-"""Mixed precision that really runs: CUDA fp16 + GradScaler, CPU bf16 autocast where supported; and the
-batch size that suits the compute dtype on a CPU."""
+"""Mixed precision that really runs: CUDA fp16 + GradScaler, CPU bf16 autocast where supported."""
 
 from __future__ import annotations
 
@@ -27,17 +26,3 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """A GradScaler that is active only for fp16 (bf16 has fp32's range and needs no scaling)."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-
-
-def cpu_batch_size(spatial_dims: int, dtype: torch.dtype | None) -> int:
-    """Images per training batch on a CPU, for the automatic ``train_batch_size`` (0).
-
-    PyTorch sends an fp32 3-D convolution of a batch of one small patch (batch x channels x two
-    spatial sizes at most 20480) to its slow native kernel, and every larger batch to oneDNN, so in
-    fp32 a step of two patches costs less than a step of one (``bench/train_speed.py``); under bf16
-    autocast oneDNN runs every batch, and one patch per step buys the most steps in a time budget.
-
-    >>> cpu_batch_size(3, None), cpu_batch_size(3, torch.bfloat16), cpu_batch_size(2, None)
-    (2, 1, 1)
-    """
-    return 2 if spatial_dims == 3 and dtype is None else 1

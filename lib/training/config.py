@@ -84,11 +84,9 @@ class TrainConfig(Options):
         12.0, "clip the gradient norm at this value (0 = no clipping)", low=0, high=1e6
     )
     train_batch_size: int = _option(
-        0,
-        "images per batch; 0 = automatic: on a CPU one (smaller steps reach a given Dice sooner), or "
-        "two for 3-D training in fp32, where PyTorch runs a one-patch batch on its slow convolution; on a "
-        "GPU raise it",
-        low=0,
+        1,
+        "images per batch; on a CPU more, smaller steps reach a given Dice sooner, on a GPU raise it",
+        low=1,
         high=64,
     )
     num_samples: int = _option(

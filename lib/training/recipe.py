@@ -16,7 +16,6 @@ from lib.interactive.training import ClickRounds
 from lib.io.model_store import ModelStore
 from lib.networks.pretrained import load_pretrained
 from lib.planning.presets import ModelPreset, build_network, checkpoint_for
-from lib.training.amp import amp_dtype, cpu_batch_size
 from lib.training.config import TrainConfig
 from lib.training.distributed import rank_and_world, shard
 from lib.training.engine import Trainer
@@ -69,10 +68,6 @@ def run_training(
         report, widened = str(loaded), bool(loaded.widened)
     logger.info("starting weights: %s", report)
     train_items = split["train"]
-    batch_size = config.train_batch_size or cpu_batch_size(
-        preset.spatial_dims, amp_dtype(torch.device("cpu"), config.amp)
-    )
-    logger.info("batch: %d image(s) x %d patch(es) per step", batch_size, config.num_samples)
     if world_size > 1:
         train_items = shard(train_items, rank, world_size)
         network = torch.nn.parallel.DistributedDataParallel(network)
@@ -82,7 +77,7 @@ def run_training(
         training_loader(
             train_items,
             preset,
-            batch_size=batch_size,
+            batch_size=config.train_batch_size,
             num_samples=config.num_samples,
             synthesis_prob=config.synthesis,
         ),
@@ -101,7 +96,6 @@ def run_training(
         return result, None, split, report
     meta = {
         "config": asdict(config),
-        "batch_size": batch_size,
         "best_epoch": result.best_epoch,
         "best_dice": result.best_dice,
         "notes": result.notes,
