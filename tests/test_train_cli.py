@@ -62,7 +62,7 @@ def test_cli_trains_on_train_also_cases_outside_the_split(tmp_path, capsys):
     assert "made_000.png" in meta["train_cases"]
 
 
-def test_cli_help_lists_every_training_option(capsys):
+def test_cli_help_prints_the_training_options(capsys):
     # a help text with a bare "%" (e.g. "at most 10% of the run") once crashed argparse's --help
     with pytest.raises(SystemExit) as done:
         main(["--help"])

@@ -74,6 +74,8 @@ def _eligible(module: torch.nn.Module) -> bool:
 def onednn_convolutions(network: torch.nn.Module) -> Iterator[None]:
     """Within the block, ``network``'s 3-D convolutions of one fp32 sample on a CPU run on oneDNN,
     with and without gradients; everything else is untouched (bf16 autocast, GPUs, larger batches).
+    Blocks on one network may overlap (two requests at once): the results stay right, and once the
+    first block ends the rest run on PyTorch's own kernels.
 
     >>> conv = torch.nn.Conv3d(1, 2, 3, padding=1)
     >>> x = torch.randn(1, 1, 8, 8, 8)
